@@ -1,0 +1,160 @@
+"""The incident's state, kept in the issue description between the bot's markers.
+
+Pure: reading and writing the block is string work, no I/O. The block holds a table people read and
+the same facts as JSON in an HTML comment, with a schema version, so the scheduled check can read
+every open incident from the issue list alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from .timeutil import iso, parse_time
+
+BEGIN = "<!-- incident-bot:begin -->"
+END = "<!-- incident-bot:end -->"
+STATE_PREFIX = "<!-- incident-bot:state "
+STATE_SUFFIX = " -->"
+SCHEMA_VERSION = 1
+
+_BLOCK = re.compile(re.escape(BEGIN) + r"(.*?)" + re.escape(END), re.DOTALL)
+_STATE = re.compile(re.escape(STATE_PREFIX) + r"(.*?)" + re.escape(STATE_SUFFIX), re.DOTALL)
+# How many handled command keys to remember; older keys are covered by the note markers.
+HANDLED_KEEP = 200
+
+TIME_FIELDS = ("detected_at", "initial_update_at", "last_update_at", "next_update_due", "mitigated_at",
+               "resolved_at", "region_since")
+
+
+@dataclass
+class Role:
+    username: str
+    id: int | None = None
+
+
+@dataclass
+class IncidentState:
+    """Everything the bot knows about one incident. Times are aware UTC datetimes."""
+
+    status: str = "active"  # active | mitigated | resolved
+    severity: int = 3
+    detected_at: datetime | None = None
+    roles: dict[str, Role] = field(default_factory=dict)  # cmoc / smoc / imoc -> holder
+    region: str | None = None
+    region_since: datetime | None = None
+    author: str | None = None
+    initial_update_at: datetime | None = None
+    last_update_at: datetime | None = None
+    next_update_due: datetime | None = None
+    update_count: int = 0  # periodic updates posted (UPDATE #N)
+    updates: list[dict[str, Any]] = field(default_factory=list)  # {"n", "at", "due"}: for on-time measures
+    handoffs: list[dict[str, Any]] = field(default_factory=list)  # {"from", "to", "at"}
+    tickets: int | None = None  # ticket count last reported
+    peak_tickets: int | None = None
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    postmortem_iid: int | None = None
+    reminders: dict[str, str] = field(default_factory=dict)  # reminder key -> when it was sent (ISO)
+    handled: list[str] = field(default_factory=list)  # command keys already applied (repeat deliveries)
+
+    # -- convenience --------------------------------------------------------------
+    def holder(self, role: str) -> str | None:
+        r = self.roles.get(role)
+        return r.username if r else None
+
+    def was_handled(self, key: str) -> bool:
+        return key in self.handled
+
+    def mark_handled(self, key: str) -> None:
+        if key not in self.handled:
+            self.handled.append(key)
+            del self.handled[:-HANDLED_KEEP]
+
+    def report_tickets(self, count: int | None) -> None:
+        if count is None:
+            return
+        self.tickets = count
+        self.peak_tickets = max(count, self.peak_tickets or 0)
+
+    # -- JSON ---------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in TIME_FIELDS:
+            data[name] = iso(getattr(self, name))
+        data["roles"] = {k: {"username": v.username, "id": v.id} for k, v in self.roles.items()}
+        data["schema"] = SCHEMA_VERSION
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "IncidentState":
+        if not isinstance(data, dict):
+            raise ValueError("state is not an object")
+        schema = data.get("schema")
+        if schema != SCHEMA_VERSION:
+            raise ValueError(f"unknown state schema {schema!r}")
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        for name in TIME_FIELDS:
+            kwargs[name] = parse_time(kwargs.get(name))
+        kwargs["roles"] = {
+            k: Role(username=str(v["username"]), id=v.get("id"))
+            for k, v in (data.get("roles") or {}).items()
+            if isinstance(v, dict) and v.get("username")
+        }
+        state = cls(**kwargs)
+        if state.status not in ("active", "mitigated", "resolved") or state.severity not in (1, 2, 3):
+            raise ValueError("state has an invalid status or severity")
+        return state
+
+
+# -- the block in the description ----------------------------------------------------
+class BlockError(ValueError):
+    """The block is there but cannot be read."""
+
+
+def has_block(description: str | None) -> bool:
+    return bool(description) and BEGIN in description
+
+
+def read_block(description: str | None) -> IncidentState | None:
+    """The state in the description; None when there is no block; BlockError when it is damaged."""
+    text = description or ""
+    if BEGIN not in text:
+        return None
+    block = _BLOCK.search(text)
+    if not block:
+        raise BlockError("the end marker is missing")
+    m = _STATE.search(block.group(1))
+    if not m:
+        raise BlockError("the state comment is missing")
+    try:
+        return IncidentState.from_json(json.loads(m.group(1)))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BlockError(f"the state cannot be read: {exc}") from exc
+
+
+def render_block(state: IncidentState, table: str) -> str:
+    """The whole block: markers, the human table, the machine state."""
+    payload = json.dumps(state.to_json(), separators=(",", ":"), sort_keys=True)
+    # '--' cannot appear inside an HTML comment; JSON strings never need it literally.
+    payload = payload.replace("--", "-\\u002d")
+    return f"{BEGIN}\n{table.strip()}\n\n{STATE_PREFIX}{payload}{STATE_SUFFIX}\n{END}"
+
+
+def write_block(description: str | None, block: str) -> str:
+    """Replace the block, or put it at the top; text outside the markers is kept byte for byte."""
+    text = description or ""
+    if BEGIN in text:
+        m = _BLOCK.search(text)
+        if m:
+            return text[: m.start()] + block + text[m.end():]
+        # Damaged: a begin marker with no end. Replace from the begin marker to the end of that line's
+        # paragraph would guess; instead keep everything and put a fresh block before it.
+        return block + "\n\n" + text.replace(BEGIN, "", 1)
+    if not text:
+        return block + "\n"
+    return block + "\n\n" + text

@@ -1,0 +1,83 @@
+"""Time parsing and formatting. Every time the bot handles is an aware UTC datetime."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+UTC = timezone.utc
+
+_GITLAB_UTC = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2})?) ?UTC$")
+_DURATION = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$", re.IGNORECASE)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Parse any timestamp shape GitLab has sent: ISO 8601 with Z or offset, or 'YYYY-MM-DD HH:MM:SS UTC'."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str):
+        raise ValueError(f"not a timestamp: {value!r}")
+    text = value.strip()
+    m = _GITLAB_UTC.match(text)
+    if m:
+        text = f"{m.group(1)}T{m.group(2)}+00:00"
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def iso(dt: datetime | None) -> str | None:
+    """Serialise for the state block: second precision, always with Z."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def human(dt: datetime | None) -> str | None:
+    """The framework's format: YYYY-MM-DD HH:MM UTC."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """'45m', '1h', '1h30m', '90 min' -> timedelta; None when it is not a duration."""
+    m = _DURATION.match(str(text))
+    if not m or not (m.group(1) or m.group(2)):
+        return None
+    return timedelta(hours=int(m.group(1) or 0), minutes=int(m.group(2) or 0))
+
+
+def parse_next(text: str, now: datetime) -> datetime | None:
+    """A `next:` value: a duration from now ('45m'), a clock time today or tomorrow ('14:30'), or a timestamp."""
+    text = str(text).strip()
+    delta = parse_duration(text)
+    if delta is not None:
+        return now + delta
+    clock = re.match(r"^(\d{1,2}):(\d{2})(?:\s*UTC)?$", text, re.IGNORECASE)
+    if clock:
+        h, mi = int(clock.group(1)), int(clock.group(2))
+        if h > 23 or mi > 59:
+            return None
+        at = now.replace(hour=h, minute=mi, second=0, microsecond=0)
+        return at if at > now else at + timedelta(days=1)
+    try:
+        return parse_time(text)
+    except ValueError:
+        return None
+
+
+def format_duration(delta: timedelta) -> str:
+    """'X hours Y minutes', as the framework writes it."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} hours {minutes} minutes"
