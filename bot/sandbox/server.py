@@ -1,0 +1,238 @@
+"""`Sandbox`: the GitLab stand-in object tests and the demo drive, served over real HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import re
+import threading
+import time
+from typing import Any, Iterator
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from . import entities, payloads
+from .clock import Clock, system_clock
+from .hooks import Sender, build_request, wants
+from .store import DEVELOPER, Store
+from .wsgi import create_app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:  # the call log is sb.calls
+        pass
+
+
+class Sandbox:
+    def __init__(self, latency: float = 0.0, assignee_limit: int | None = 1, object_kind: str = "issue",
+                 scoped_labels: bool | None = None, clock: Clock = system_clock, hook_timeout: float = 10.0):
+        self.latency = latency
+        self.object_kind = object_kind
+        # Exclusive scoped labels come with Premium, like unlimited assignees.
+        scoped = assignee_limit is None if scoped_labels is None else scoped_labels
+        self.store = Store(clock=clock, assignee_limit=assignee_limit, scoped_labels=scoped)
+        self.lock = threading.RLock()
+        self.calls: list[dict[str, Any]] = []
+        self.deliveries: list[dict[str, Any]] = []
+        self.quick_actions: list[dict[str, Any]] = []
+        self._faults: list[dict[str, Any]] = []
+        self._sender = Sender(self._delivered, timeout=hook_timeout)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._last_call = time.monotonic()
+        self.url: str | None = None
+
+    # -- lifecycle -----------------------------------------------------------
+    def start(self) -> "Sandbox":
+        self._server = make_server("127.0.0.1", 0, create_app(self), threaded=True, request_handler=_QuietHandler)
+        self.url = f"http://127.0.0.1:{self._server.port}"
+        self.store.base_url = self.url
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="sandbox-http", daemon=True)
+        self._thread.start()
+        self._sender.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+            self._server = None
+        self._sender.stop()
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def assignee_limit(self) -> int | None:
+        return self.store.assignee_limit
+
+    @assignee_limit.setter
+    def assignee_limit(self, value: int | None) -> None:
+        self.store.assignee_limit = value
+
+    # -- setup -----------------------------------------------------------------
+    def add_user(self, username: str, name: str | None = None, email: str | None = None,
+                 admin: bool = False, bot: bool = False) -> dict[str, Any]:
+        with self.lock:
+            u = self.store.add_user(username, name=name, email=email, admin=admin, bot=bot)
+            return {"id": u["id"], "username": u["username"], "name": u["name"], "token": u["token"]}
+
+    def token_for(self, username: str) -> str:
+        with self.lock:
+            user = self.store.user_by_name(username)
+            if user is None:
+                raise KeyError(username)
+            return user["token"]
+
+    def add_project(self, path: str, name: str | None = None, description: str = "") -> dict[str, Any]:
+        with self.lock:
+            p = self.store.add_project(path, name=name, description=description)
+            return {"id": p["id"], "path_with_namespace": p["path_with_namespace"], "name": p["name"]}
+
+    def add_member(self, project_id: int | str, user_id: int, access_level: int = DEVELOPER) -> None:
+        with self.lock:
+            self.store.add_member(self.store.project(project_id)["id"], user_id, access_level)
+
+    def add_hook(self, project_id: int | str, url: str, token: str | None = None,
+                 signing_key: str | None = None, **events: bool) -> dict[str, Any]:
+        """events: issues_events, confidential_issues_events, note_events, confidential_note_events."""
+        with self.lock:
+            hook = self.store.add_hook(self.store.project(project_id)["id"], url, token=token,
+                                       signing_key=signing_key, **events)
+            return dict(hook)
+
+    def client(self, username: str, **kwargs: Any):
+        """A python-gitlab client acting as `username`."""
+        import gitlab
+        return gitlab.Gitlab(self.url, private_token=self.token_for(username), **kwargs)
+
+    # -- state for assertions ------------------------------------------------
+    def issue(self, project_id: int | str, iid: int) -> dict[str, Any]:
+        with self.lock:
+            st = self.store
+            return entities.issue(st, st.issue_by_iid(st.project(project_id)["id"], iid))
+
+    def notes(self, project_id: int | str, iid: int) -> list[dict[str, Any]]:
+        """Every note (system and internal included), oldest first."""
+        with self.lock:
+            st = self.store
+            issue = st.issue_by_iid(st.project(project_id)["id"], iid)
+            return [entities.note(st, n) for n in sorted(st.issue_notes(issue), key=lambda n: n["id"])]
+
+    def links(self, project_id: int | str, iid: int) -> list[dict[str, Any]]:
+        with self.lock:
+            st = self.store
+            return entities.linked_issues(st, st.issue_by_iid(st.project(project_id)["id"], iid), None)
+
+    def issues(self, project_id: int | str) -> list[dict[str, Any]]:
+        with self.lock:
+            st = self.store
+            pid = st.project(project_id)["id"]
+            return [entities.issue(st, i) for i in st.issues.values() if i["project_id"] == pid]
+
+    # -- call log -------------------------------------------------------------
+    def record_call(self, call: dict[str, Any]) -> None:
+        with self.lock:
+            self.calls.append(call)
+            self._last_call = time.monotonic()
+
+    def reset_calls(self) -> None:
+        with self.lock:
+            self.calls.clear()
+
+    def count_calls(self, kind: str | None = None, user: str | None = None) -> dict[str, int]:
+        """Reads (GET) and writes (other methods); `kind` is a regex searched in the path."""
+        with self.lock:
+            calls = [c for c in self.calls if (kind is None or re.search(kind, c["path"]))
+                     and (user is None or c["user"] == user)]
+        reads = sum(1 for c in calls if c["method"] in ("GET", "HEAD"))
+        return {"reads": reads, "writes": len(calls) - reads}
+
+    # -- faults ------------------------------------------------------------------
+    def inject_fault(self, method: str | None = "PUT", path_regex: str = r".*", status: int | None = 500,
+                     times: int | None = 1, retry_after: int | None = None, delay: float = 0.0) -> None:
+        """The next `times` matching calls (None: all) fail with `status` and/or wait `delay` seconds
+        first. They change nothing."""
+        with self.lock:
+            self._faults.append({"method": method.upper() if method else None, "regex": re.compile(path_regex),
+                                 "status": status, "times": times, "retry_after": retry_after, "delay": delay})
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self._faults.clear()
+
+    def take_fault(self, method: str, path: str) -> dict[str, Any] | None:
+        with self.lock:
+            for fault in self._faults:
+                if (fault["method"] in (None, method)) and fault["regex"].search(path):
+                    if fault["times"] is not None:
+                        fault["times"] -= 1
+                        if fault["times"] <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
+
+    # -- webhooks -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """Hold the lock for one API call, then queue the webhooks its changes caused."""
+        from flask import g
+        with self.lock:
+            try:
+                yield self.store
+            finally:
+                self._queue_events(g.get("event_uuid"))
+
+    def _queue_events(self, event_uuid: str | None) -> None:
+        import uuid
+        event_uuid = event_uuid or str(uuid.uuid4())
+        st = self.store
+        for event in st.take_events():
+            actor = st.users[event["actor_id"]]
+            if event["type"] == "issue":
+                issue = st.issues[event["issue_id"]]
+                payload = payloads.issue_hook(st, issue, actor, event["action"], event["changes"], self.object_kind)
+            else:
+                issue = st.issues[st.notes[event["note_id"]]["issue_id"]]
+                payload = payloads.note_hook(st, st.notes[event["note_id"]], actor, event["action"])
+            name = payloads.hook_event_name(payload)
+            for hook in st.hooks[issue["project_id"]]:
+                if wants(hook, name):
+                    headers, body = build_request(hook, payload, event_uuid, self.url or "", time.time())
+                    self._sender.enqueue({"event": name, "headers": headers, "payload": copy.deepcopy(payload),
+                                          "body": body, "url": hook["url"], "hook_id": hook["id"], "status": None})
+
+    def _delivered(self, delivery: dict[str, Any]) -> None:
+        with self.lock:
+            self.deliveries.append(delivery)
+
+    def redeliver(self, index: int) -> None:
+        """Resend a past delivery with the same headers and body, like GitLab's "Resend request"."""
+        with self.lock:
+            old = self.deliveries[index]
+            again = {k: copy.deepcopy(v) for k, v in old.items()
+                     if k in ("event", "headers", "payload", "body", "url", "hook_id")}
+        self._sender.enqueue(again | {"status": None, "redelivery_of": index})
+
+    def wait_idle(self, timeout: float = 10) -> None:
+        """Block until every queued webhook has been delivered and answered."""
+        if not self._sender.wait_idle(timeout):
+            raise TimeoutError(f"{self._sender.pending} webhook deliveries still pending after {timeout}s")
+
+    def wait_quiet(self, quiet: float = 0.3, timeout: float = 15) -> None:
+        """Block until no webhook is pending and no API call came for `quiet` seconds (an async bot
+        reacting to deliveries has settled)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._sender.wait_idle(max(deadline - time.monotonic(), 0))
+            with self.lock:
+                last = max(self._last_call, self._sender.last_activity)
+            if self._sender.pending == 0 and time.monotonic() - last >= quiet:
+                return
+            time.sleep(min(quiet / 3, 0.05))
+        raise TimeoutError(f"sandbox not quiet after {timeout}s")

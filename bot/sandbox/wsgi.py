@@ -1,0 +1,104 @@
+"""The Flask app around the REST blueprint: auth, latency, injected faults, call log, GitLab error bodies."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from urllib.parse import unquote
+
+from flask import Flask, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .api import bp
+from .errors import ApiError
+
+log = logging.getLogger(__name__)
+
+
+class KeepEncodedSlash:
+    """Keep `%2F` in project paths (support%2Fincidents) as one path segment.
+
+    WSGI servers decode PATH_INFO, which would split the project path; the raw URI still has it.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        if raw and re.search("%2f", raw, re.IGNORECASE):
+            path = raw.split("?", 1)[0]
+            path = re.sub(r"^https?://[^/]+", "", path)
+            environ["PATH_INFO"] = unquote(re.sub("%2f", "%252F", path, flags=re.IGNORECASE))
+        return self.app(environ, start_response)
+
+
+def _error(status: int, body, headers=None):
+    resp = jsonify(body)
+    resp.status_code = status
+    resp.headers.update(headers or {})
+    return resp
+
+
+def create_app(sandbox) -> Flask:
+    app = Flask("bot.sandbox")
+    app.json.sort_keys = False
+    app.extensions["sandbox"] = sandbox
+    app.register_blueprint(bp)
+    app.wsgi_app = KeepEncodedSlash(app.wsgi_app)
+
+    @app.before_request
+    def gate():
+        g.started = time.monotonic()
+        g.user = None
+        g.event_uuid = request.headers.get("X-Gitlab-Event-UUID") or str(uuid.uuid4())
+        if sandbox.latency:
+            time.sleep(sandbox.latency)
+        fault = sandbox.take_fault(request.method, request.path)
+        if fault is not None:
+            if fault["delay"]:
+                time.sleep(fault["delay"])
+            if fault["status"]:
+                headers = {"Retry-After": str(fault["retry_after"])} if fault["retry_after"] is not None else {}
+                message = {429: "Retry later"}.get(fault["status"], f"{fault['status']} Internal Server Error")
+                return _error(fault["status"], {"message": message}, headers)
+        if request.routing_exception is not None:
+            return None  # unknown route: 404 before authentication, as GitLab does
+        token = request.headers.get("PRIVATE-TOKEN") or request.args.get("private_token")
+        auth = request.headers.get("Authorization", "")
+        if not token and auth.lower().startswith("bearer "):
+            token = auth[7:].strip()
+        with sandbox.lock:
+            g.user = sandbox.store.user_by_token(token)
+        if g.user is None:
+            return _error(401, {"message": "401 Unauthorized"})
+        return None
+
+    @app.after_request
+    def record(resp):
+        user = getattr(g, "user", None)
+        sandbox.record_call({"method": request.method, "path": request.path, "query": request.query_string.decode(),
+                             "status": resp.status_code, "user": user["username"] if user else None,
+                             "ts": time.time()})
+        return resp
+
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return _error(exc.status, exc.body, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if exc.code == 405:
+            return _error(405, {"error": "405 Not Allowed"})
+        if exc.code == 404:
+            return _error(404, {"error": "404 Not Found"})
+        return _error(exc.code or 500, {"error": f"{exc.code} {exc.name}"})
+
+    @app.errorhandler(Exception)
+    def crash(exc: Exception):
+        log.exception("sandbox handler failed")
+        return _error(500, {"message": "500 Internal Server Error"})
+
+    return app
