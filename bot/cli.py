@@ -1,0 +1,161 @@
+"""The `incident-bot` command: serve, worker, demo, cadence, deliveries."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from .config import ConfigError, load_config
+
+log = logging.getLogger("incident_bot")
+
+
+def _config(args):
+    try:
+        return load_config(getattr(args, "config", None))
+    except ConfigError as exc:
+        print(f"incident-bot: invalid configuration: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def build_queue(cfg, services):
+    from .delivery import make_processor
+    from .queue import DeliveryQueue
+
+    return DeliveryQueue(cfg, make_processor(services), url=cfg.queue_url or cfg.queue["url"],
+                         sqlite_path=cfg.queue["sqlite_path"])
+
+
+def cmd_serve(args) -> int:
+    import waitress
+
+    from .app import create_app
+    from .logs import setup_logging
+    from .process import Services
+
+    setup_logging(args.log_level)
+    cfg = _config(args)
+    if not cfg.webhook_secret and not args.insecure:
+        print("incident-bot: INCIDENT_BOT_WEBHOOK_SECRET is not set. Set it (and the same secret token on the "
+              "GitLab webhook), or pass --insecure to run without one.", file=sys.stderr)
+        return 2
+    if not cfg.gitlab_token:
+        print("incident-bot: GITLAB_TOKEN is not set (the bot user's token with the api scope).", file=sys.stderr)
+        return 2
+    services = Services.from_config(cfg)
+    queue = build_queue(cfg, services)
+    if not args.no_worker:
+        queue.start_workers()
+    app = create_app(cfg, queue, insecure=args.insecure)
+    log.info("serving on %s:%s", args.host, args.port)
+    try:
+        waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="incident-bot")
+    finally:
+        queue.stop()
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from .logs import setup_logging
+    from .process import Services
+
+    setup_logging(args.log_level)
+    cfg = _config(args)
+    queue = build_queue(cfg, Services.from_config(cfg))
+    queue.run_worker()
+    return 0
+
+
+def cmd_deliveries(args) -> int:
+    cfg = _config(args)
+    from .queue import DeliveryQueue
+
+    queue = DeliveryQueue(cfg, lambda d: None, url=cfg.queue_url or cfg.queue["url"],
+                          sqlite_path=cfg.queue["sqlite_path"])
+    if args.action == "list":
+        rows = queue.list(dead_only=args.dead)
+        if args.format == "json":
+            print(json.dumps(rows, indent=2, default=str))
+        else:
+            print(f"{'ID':38} {'STATUS':9} {'TRIES':5} {'EVENT':22} {'ISSUE':10} LAST ERROR")
+            for r in rows:
+                print(f"{r['id']:38} {r['status']:9} {r.get('attempts', 0):<5} {str(r.get('event')):22} "
+                      f"{str(r.get('issue_key')):10} {r.get('last_error') or ''}")
+        return 0
+    if args.all_dead:
+        print(f"replayed {queue.replay_all_dead()} dead deliveries")
+        return 0
+    if not args.id:
+        print("incident-bot deliveries replay: give a delivery ID or --all-dead", file=sys.stderr)
+        return 2
+    if not queue.replay(args.id):
+        print(f"no delivery {args.id}", file=sys.stderr)
+        return 1
+    print(f"replayed {args.id}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo()
+
+
+def cmd_cadence(args) -> int:
+    from .cadence_run import run_cadence
+
+    return run_cadence(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="incident-bot", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp):
+        sp.add_argument("--config", help="YAML config file (default: $INCIDENT_BOT_CONFIG)")
+        sp.add_argument("--log-level", default="INFO")
+
+    s = sub.add_parser("serve", help="serve the webhook (and, by default, the worker threads)")
+    common(s)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--threads", type=int, default=8)
+    s.add_argument("--insecure", action="store_true", help="run without a webhook secret (testing only)")
+    s.add_argument("--no-worker", action="store_true", help="web only; run `incident-bot worker` elsewhere")
+    s.set_defaults(func=cmd_serve)
+
+    w = sub.add_parser("worker", help="process queued deliveries (scale-out with INCIDENT_BOT_QUEUE=redis://)")
+    common(w)
+    w.set_defaults(func=cmd_worker)
+
+    d = sub.add_parser("demo", help="play a whole SEV1 incident against a local GitLab sandbox")
+    d.set_defaults(func=cmd_demo)
+
+    c = sub.add_parser("cadence", help="check open incidents once and post the reminders that are due")
+    common(c)
+    c.add_argument("--project", action="append", help="project id or path (repeatable; default: config)")
+    c.add_argument("--dry-run", action="store_true", help="change nothing; print what would be posted")
+    c.add_argument("--now", help="evaluate at this ISO 8601 time instead of now")
+    c.add_argument("--format", choices=["text", "json"], default="text")
+    c.set_defaults(func=cmd_cadence)
+
+    dl = sub.add_parser("deliveries", help="list or replay stored deliveries")
+    common(dl)
+    dl.add_argument("action", choices=["list", "replay"])
+    dl.add_argument("id", nargs="?")
+    dl.add_argument("--dead", action="store_true", help="list only dead deliveries")
+    dl.add_argument("--all-dead", action="store_true", help="replay every dead delivery")
+    dl.add_argument("--format", choices=["text", "json"], default="text")
+    dl.set_defaults(func=cmd_deliveries)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

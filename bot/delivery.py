@@ -1,0 +1,34 @@
+"""The bridge from a stored delivery to processing: parse again (pure), process, translate errors
+into what the queue understands (retry, or give up)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from .events import parse_delivery
+from .gitlab import GitLabRefused, RetryableGitLabError
+from .logs import log_context
+from .process import Services, process_event
+from .queue import PermanentError, RetryableError
+
+log = logging.getLogger("incident_bot.worker")
+
+
+def make_processor(services: Services) -> Callable[[dict], None]:
+    def process_delivery(delivery: dict) -> None:
+        headers = delivery.get("headers") or {}
+        project, _, issue = (delivery.get("issue_key") or "").partition(":")
+        with log_context(delivery_id=delivery.get("id"), project=project or None, issue=issue or None):
+            event = parse_delivery(headers, delivery["body"])
+            try:
+                outcome = process_event(event, services, event_uuid=headers.get("X-Gitlab-Event-UUID"))
+            except RetryableGitLabError as exc:
+                log.warning("GitLab error, will retry: %s", exc)
+                raise RetryableError(str(exc), retry_after=exc.retry_after) from exc
+            except GitLabRefused as exc:
+                log.error("GitLab refused a call, not retrying: %s", exc)
+                raise PermanentError(str(exc)) from exc
+            log.info(outcome)
+
+    return process_delivery

@@ -1,0 +1,277 @@
+"""Parse a webhook delivery into a plain event. Pure: no network, no config beyond what is passed in.
+
+Real deliveries differ across GitLab versions (see tests/fixtures/README.md): object_kind may be
+"issue" or "work_item", keys go missing in older payloads, timestamps come in three shapes, and
+`changes` can be absent, empty, or list fields that did not change. We read defensively and raise
+BadDelivery (a 400) only when something the bot needs is missing or of the wrong type.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .timeutil import parse_time
+
+ISSUE_EVENTS = {"Issue Hook", "Confidential Issue Hook"}
+NOTE_EVENTS = {"Note Hook", "Confidential Note Hook"}
+
+
+class BadDelivery(ValueError):
+    """The delivery cannot be parsed; the message says why (it is sent back with a 400)."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: int | None
+    username: str | None
+
+
+@dataclass(frozen=True)
+class IssueRef:
+    project_id: int
+    iid: int
+    id: int | None
+    title: str
+    labels: tuple[str, ...]
+    confidential: bool
+    state: str | None
+    type: str | None  # "Incident", "Issue", ... (None before GitLab ~17.2)
+
+
+@dataclass(frozen=True)
+class IssueEvent:
+    event: str
+    actor: Actor
+    issue: IssueRef
+    action: str | None
+    updated_at: datetime | None
+    labels_added: frozenset[str] = frozenset()
+    labels_removed: frozenset[str] = frozenset()
+    closed: bool = False
+    reopened: bool = False
+    kind: str = "issue"
+
+    @property
+    def object_id(self) -> int | None:
+        return self.issue.id
+
+
+@dataclass(frozen=True)
+class NoteEvent:
+    event: str
+    actor: Actor
+    issue: IssueRef
+    note_id: int
+    body: str
+    action: str | None  # "create" | "update" | None (older GitLab)
+    internal: bool
+    created_at: datetime | None
+    kind: str = "note"
+
+    @property
+    def object_id(self) -> int:
+        return self.note_id
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A delivery the bot accepts (2xx) and does nothing with."""
+
+    event: str
+    reason: str
+    kind: str = "ignored"
+    project_id: int | None = None
+    object_id: Any = None
+    extra: dict = field(default_factory=dict)
+
+
+Event = IssueEvent | NoteEvent | Ignored
+
+
+# -- small typed readers --------------------------------------------------------------
+def _obj(value: Any, where: str, required: bool = True) -> dict:
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise BadDelivery(f"'{where}' must be an object")
+    return value
+
+
+def _int(value: Any, where: str, required: bool = True) -> int | None:
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+        raise BadDelivery(f"'{where}' must be an integer")
+    return value
+
+
+def _str(value: Any, where: str, required: bool = False) -> str | None:
+    if value is None:
+        if required:
+            raise BadDelivery(f"'{where}' is missing")
+        return None
+    if not isinstance(value, str):
+        raise BadDelivery(f"'{where}' must be a string")
+    return value
+
+
+def _time(value: Any, where: str) -> datetime | None:
+    try:
+        return parse_time(value)
+    except (ValueError, TypeError) as exc:
+        raise BadDelivery(f"'{where}' is not a timestamp") from exc
+
+
+def _label_titles(value: Any, where: str) -> tuple[str, ...] | None:
+    """Labels come as objects ({"title": ...}); very old payloads may send plain strings."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise BadDelivery(f"'{where}' must be a list")
+    titles = []
+    for item in value:
+        if isinstance(item, dict) and isinstance(item.get("title"), str):
+            titles.append(item["title"])
+        elif isinstance(item, str):
+            titles.append(item)
+        else:
+            raise BadDelivery(f"'{where}' holds a label without a title")
+    return tuple(titles)
+
+
+def _actor(payload: dict) -> Actor:
+    user = _obj(payload.get("user"), "user", required=False)
+    if not user and "user_username" in payload:  # push-style flat fields
+        return Actor(_int(payload.get("user_id"), "user_id", False), _str(payload.get("user_username"), "user_username"))
+    return Actor(_int(user.get("id"), "user.id", False), _str(user.get("username"), "user.username"))
+
+
+def _project_id(payload: dict, attrs: dict) -> int:
+    project = _obj(payload.get("project"), "project", required=False)
+    for value, where in ((project.get("id"), "project.id"), (payload.get("project_id"), "project_id"),
+                         (attrs.get("project_id"), "object_attributes.project_id")):
+        if value is not None:
+            return _int(value, where)
+    raise BadDelivery("the project id is missing (project.id, project_id)")
+
+
+def _issue_ref(issue: dict, project_id: int, where: str, top_labels: Any = None) -> IssueRef:
+    labels = _label_titles(issue.get("labels"), f"{where}.labels")
+    if labels is None:
+        labels = _label_titles(top_labels, "labels") or ()
+    confidential = issue.get("confidential", False)
+    if not isinstance(confidential, bool):
+        raise BadDelivery(f"'{where}.confidential' must be a boolean")
+    return IssueRef(
+        project_id=project_id,
+        iid=_int(issue.get("iid"), f"{where}.iid"),
+        id=_int(issue.get("id"), f"{where}.id", False),
+        title=_str(issue.get("title"), f"{where}.title") or "",
+        labels=labels,
+        confidential=confidential,
+        state=_str(issue.get("state"), f"{where}.state"),
+        type=_str(issue.get("type"), f"{where}.type"),
+    )
+
+
+def _changed(changes: dict, name: str) -> tuple[Any, Any] | None:
+    """(previous, current) when the field really changed; GitLab sometimes lists unchanged fields."""
+    entry = changes.get(name)
+    if not isinstance(entry, dict):
+        return None
+    prev, cur = entry.get("previous"), entry.get("current")
+    return None if prev == cur else (prev, cur)
+
+
+# -- the two events the bot acts on -----------------------------------------------------
+def parse_issue_event(event: str, payload: dict) -> IssueEvent:
+    attrs = _obj(payload.get("object_attributes"), "object_attributes")
+    project_id = _project_id(payload, attrs)
+    issue = _issue_ref(attrs, project_id, "object_attributes", payload.get("labels"))
+    action = _str(attrs.get("action"), "object_attributes.action")
+    changes = payload.get("changes")
+    changes = changes if isinstance(changes, dict) else {}
+
+    added: set[str] = set()
+    removed: set[str] = set()
+    label_change = _changed(changes, "labels")
+    if label_change:
+        prev = set(_label_titles(label_change[0], "changes.labels.previous") or ())
+        cur = set(_label_titles(label_change[1], "changes.labels.current") or ())
+        added, removed = cur - prev, prev - cur
+    elif action == "open":
+        added = set(issue.labels)  # labels given at creation count as added
+
+    state_change = _changed(changes, "state_id") or _changed(changes, "state")
+    closed = action == "close" or (state_change is not None and state_change[1] in (2, "closed"))
+    reopened = action == "reopen" or (state_change is not None and state_change[1] in (1, "opened"))
+    return IssueEvent(
+        event=event,
+        actor=_actor(payload),
+        issue=issue,
+        action=action,
+        updated_at=_time(attrs.get("updated_at"), "object_attributes.updated_at"),
+        labels_added=frozenset(added),
+        labels_removed=frozenset(removed),
+        closed=closed and not reopened,
+        reopened=reopened,
+    )
+
+
+def parse_note_event(event: str, payload: dict) -> NoteEvent | Ignored:
+    attrs = _obj(payload.get("object_attributes"), "object_attributes")
+    noteable = _str(attrs.get("noteable_type"), "object_attributes.noteable_type")
+    project_id = _project_id(payload, attrs)
+    if noteable != "Issue":
+        return Ignored(event, f"a note on a {noteable or 'unknown object'}, not an issue", project_id=project_id)
+    if attrs.get("system") is True:
+        return Ignored(event, "a system note", project_id=project_id)
+    issue = _obj(payload.get("issue"), "issue")
+    body = attrs.get("note")
+    if not isinstance(body, str):
+        raise BadDelivery("'object_attributes.note' must be a string")
+    internal = (
+        event == "Confidential Note Hook"
+        or payload.get("event_type") == "confidential_note"
+        or attrs.get("internal") is True
+        or attrs.get("confidential") is True
+    )
+    return NoteEvent(
+        event=event,
+        actor=_actor(payload),
+        issue=_issue_ref(issue, project_id, "issue"),
+        note_id=_int(attrs.get("id"), "object_attributes.id"),
+        body=body.replace("\r\n", "\n"),
+        action=_str(attrs.get("action"), "object_attributes.action"),
+        internal=internal,
+        created_at=_time(attrs.get("created_at"), "object_attributes.created_at"),
+    )
+
+
+def parse_delivery(headers: dict[str, str], body: bytes | str) -> Event:
+    """Headers (case-insensitive mapping) and the raw body -> an event. Raises BadDelivery."""
+    event = headers.get("X-Gitlab-Event") or headers.get("x-gitlab-event")
+    if not event:
+        raise BadDelivery("the X-Gitlab-Event header is missing")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadDelivery(f"the body is not JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise BadDelivery("the body must be a JSON object")
+
+    kind = payload.get("object_kind")
+    if event in ISSUE_EVENTS:
+        if kind not in ("issue", "work_item", None):
+            return Ignored(event, f"object_kind {kind!r} under {event}")
+        return parse_issue_event(event, payload)
+    if event in NOTE_EVENTS:
+        if kind not in ("note", None):
+            return Ignored(event, f"object_kind {kind!r} under {event}")
+        return parse_note_event(event, payload)
+    return Ignored(event, f"the bot does not handle {event} events")

@@ -1,0 +1,141 @@
+"""Applies a handler's Effects to one issue, idempotently.
+
+Replies are posted first, each with a hidden marker naming its cause (`key`); then one PUT writes the
+description block, the labels and the assignees derived from the new state, and closes the issue when
+asked. A repeated delivery finds the key among the state's handled keys and does nothing; a delivery
+retried after a crash between the two steps finds the marker on the note and does not post it again.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Callable
+
+from .config import Config
+from .gitlab import GitLab, GitLabRefused, Issue
+from .render import incident_context
+from .routing import Effects, Reply
+from .state import IncidentState, render_block, write_block
+
+_MARKER = re.compile(r"<!-- incident-bot:note ([^<>]*?) -->")
+
+
+def marker(kind: str, key: str, n: int | None = None, **extra: str) -> str:
+    parts = [f"kind={kind}"]
+    if n is not None:
+        parts.append(f"n={n}")
+    parts += [f"{k}={v}" for k, v in extra.items()]
+    parts.append(f"key={key}")
+    return f"<!-- incident-bot:note {' '.join(parts)} -->"
+
+
+def parse_marker(body: str) -> dict[str, str] | None:
+    m = _MARKER.search(body or "")
+    if not m:
+        return None
+    return dict(part.split("=", 1) for part in m.group(1).split() if "=" in part)
+
+
+def managed_labels(cfg: Config) -> set[str]:
+    labels = cfg.labels
+    return ({labels["incident"]} | set(labels["severity"].values()) | set(labels["status"].values())
+            | set(labels["role"].values()) | set(labels["region"].values()))
+
+
+def desired_labels(state: IncidentState, cfg: Config) -> set[str]:
+    labels = cfg.labels
+    wanted = {labels["incident"], labels["severity"][state.severity], labels["status"][state.status]}
+    wanted |= {label for role, label in labels["role"].items() if role in state.roles}
+    if state.region and state.region in labels["region"]:
+        wanted.add(labels["region"][state.region])
+    return wanted
+
+
+def label_changes(current: list[str], state: IncidentState, cfg: Config) -> tuple[list[str], list[str]]:
+    wanted = desired_labels(state, cfg)
+    have = set(current)
+    add = sorted(wanted - have)
+    remove = sorted((have & managed_labels(cfg)) - wanted)
+    return add, remove
+
+
+def desired_assignees(state: IncidentState) -> list[int]:
+    """Role holders, CMOC first: GitLab Free keeps only the first assignee, and the CMOC matters most."""
+    ids: list[int] = []
+    for role in ("cmoc", "smoc", "imoc"):
+        holder = state.roles.get(role)
+        if holder and holder.id is not None and holder.id not in ids:
+            ids.append(holder.id)
+    return ids
+
+
+class IssueWriter:
+    """One issue during one delivery."""
+
+    def __init__(self, gl: GitLab, cfg: Config, render: Callable[..., str], issue: Issue,
+                 bot_username: str | None, now: datetime):
+        self.gl, self.cfg, self.render, self.now = gl, cfg, render, now
+        self.issue = issue
+        self.bot_username = bot_username
+        self._keys: set[str] | None = None
+        self.notes_posted = 0
+
+    def existing_keys(self) -> set[str]:
+        """Keys of the bot's recent notes (read once per delivery, and only when about to post)."""
+        if self._keys is None:
+            keys = set()
+            for note in self.gl.recent_notes(self.issue.project_id, self.issue.iid):
+                if note.system or (self.bot_username and note.author != self.bot_username):
+                    continue  # a person cannot make the bot skip a reply by pasting a marker
+                found = parse_marker(note.body)
+                if found and "key" in found:
+                    keys.add(found["key"])
+            self._keys = keys
+        return self._keys
+
+    def post(self, reply: Reply, key: str, *, internal: bool = False) -> bool:
+        if key in self.existing_keys():
+            return False
+        body = reply.body.rstrip() + "\n\n" + marker(reply.kind, key, reply.n, **reply.extra)
+        self.gl.create_note(self.issue.project_id, self.issue.iid, body, internal=internal)
+        self._keys.add(key)
+        self.notes_posted += 1
+        return True
+
+    def apply(self, effects: Effects, key: str, *, internal: bool = False) -> None:
+        for i, reply in enumerate(effects.replies):
+            self.post(reply, key if i == 0 else f"{key}.{i}", internal=internal)
+        if effects.state is not None:
+            self.write_state(effects.state, key, close=effects.close, reopen=effects.reopen)
+
+    def write_state(self, state: IncidentState, key: str | None, *, close: bool = False,
+                    reopen: bool = False) -> None:
+        if key:
+            state.mark_handled(key)
+        table = self.render("state_table.md.j2", incident=self._incident(state))
+        description = write_block(self.issue.description, render_block(state, table))
+        add, remove = label_changes(self.issue.labels, state, self.cfg)
+        changes: dict = {"description": description}
+        if add:
+            changes["add_labels"] = add
+        if remove:
+            changes["remove_labels"] = remove
+        wanted = desired_assignees(state)
+        if set(wanted) != set(self.issue.assignee_ids):
+            changes["assignee_ids"] = wanted
+        if close and self.issue.state == "opened":
+            changes["state_event"] = "close"
+        if reopen and self.issue.state == "closed":
+            changes["state_event"] = "reopen"
+        try:
+            self.issue = self.gl.update_issue(self.issue.project_id, self.issue.iid, **changes)
+        except GitLabRefused:
+            if len(wanted) < 2 or "assignee_ids" not in changes:
+                raise
+            # An instance that refuses several assignees: keep the CMOC, else the SMOC, else the IMOC.
+            changes["assignee_ids"] = wanted[:1]
+            self.issue = self.gl.update_issue(self.issue.project_id, self.issue.iid, **changes)
+
+    def _incident(self, state: IncidentState) -> dict:
+        return incident_context(state, iid=self.issue.iid, title=self.issue.title, now=self.now)

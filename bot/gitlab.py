@@ -1,0 +1,265 @@
+"""The only module that talks to GitLab. A thin adapter over python-gitlab that returns plain data.
+
+Errors are translated into two kinds the delivery queue understands: `RetryableGitLabError` (429, 5xx,
+connection problems, timeouts) and `GitLabRefused` (other 4xx). python-gitlab's own retrying is off, so
+the queue's backoff is the one place that waits, and a worker thread is never parked inside a sleep.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import gitlab
+import requests
+
+from .timeutil import parse_time
+
+
+class RetryableGitLabError(Exception):
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class GitLabRefused(Exception):
+    """A 4xx other than 429: retrying will not help."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Issue:
+    project_id: int
+    iid: int
+    id: int
+    title: str
+    description: str
+    labels: list[str]
+    assignees: list[dict]  # {"id", "username"}
+    author: dict  # {"id", "username"}
+    state: str
+    confidential: bool
+    web_url: str | None
+    created_at: Any
+    due_date: str | None = None
+
+    @property
+    def assignee_ids(self) -> list[int]:
+        return [a["id"] for a in self.assignees]
+
+
+@dataclass
+class Note:
+    id: int
+    body: str
+    author: str | None
+    system: bool
+    internal: bool
+    created_at: Any
+
+
+def _issue(data: dict, project_id: int) -> Issue:
+    return Issue(
+        project_id=project_id,
+        iid=data["iid"],
+        id=data.get("id"),
+        title=data.get("title") or "",
+        description=data.get("description") or "",
+        labels=list(data.get("labels") or []),
+        assignees=[{"id": a.get("id"), "username": a.get("username")} for a in data.get("assignees") or []],
+        author={"id": (data.get("author") or {}).get("id"), "username": (data.get("author") or {}).get("username")},
+        state=data.get("state") or "opened",
+        confidential=bool(data.get("confidential")),
+        web_url=data.get("web_url"),
+        created_at=parse_time(data.get("created_at")),
+        due_date=data.get("due_date"),
+    )
+
+
+def _note(data: dict) -> Note:
+    return Note(
+        id=data["id"],
+        body=data.get("body") or "",
+        author=(data.get("author") or {}).get("username"),
+        system=bool(data.get("system")),
+        internal=bool(data.get("internal") or data.get("confidential")),
+        created_at=parse_time(data.get("created_at")),
+    )
+
+
+def _retry_after(exc: gitlab.GitlabHttpError) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    value = headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class _Translate:
+    """Context manager turning python-gitlab / requests errors into ours."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None:
+            return False
+        if isinstance(exc, gitlab.GitlabHttpError) or isinstance(exc, gitlab.GitlabError):
+            code = getattr(exc, "response_code", None)
+            if code == 429 or (code is not None and code >= 500):
+                raise RetryableGitLabError(f"GitLab answered {code}: {exc.error_message}",
+                                           _retry_after(exc)) from exc
+            if code is None:
+                raise RetryableGitLabError(f"GitLab call failed: {exc}") from exc
+            raise GitLabRefused(f"GitLab answered {code}: {exc.error_message}", code) from exc
+        if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+            raise RetryableGitLabError(f"GitLab could not be reached: {exc.__class__.__name__}") from exc
+        return False
+
+
+_local = threading.local()
+
+
+def _observe(response: requests.Response, *args, **kwargs) -> None:
+    try:
+        from . import metrics
+
+        metrics.observe_api_call(response.request.method, response.status_code,
+                                 response.elapsed.total_seconds())
+    except Exception:  # metrics must never break a GitLab call
+        pass
+
+
+class GitLab:
+    """One instance per delivery (cheap): python-gitlab clients are kept per thread and URL."""
+
+    def __init__(self, url: str, token: str | None, *, event_uuid: str | None = None, timeout: float = 10.0):
+        key = (url, token, timeout)
+        clients = getattr(_local, "clients", None)
+        if clients is None:
+            clients = _local.clients = {}
+        gl = clients.get(key)
+        if gl is None:
+            gl = gitlab.Gitlab(url, private_token=token, timeout=timeout, obey_rate_limit=False,
+                               retry_transient_errors=False, per_page=100)
+            gl.session.hooks["response"].append(_observe)
+            clients[key] = gl
+        # GitLab's recursion detection follows this header through the hooks our calls trigger.
+        if event_uuid:
+            gl.headers["X-Gitlab-Event-UUID"] = event_uuid
+        else:
+            gl.headers.pop("X-Gitlab-Event-UUID", None)
+        self.gl = gl
+        self._projects: dict[Any, Any] = {}
+
+    def _project(self, project_id):
+        p = self._projects.get(project_id)
+        if p is None:
+            p = self._projects[project_id] = self.gl.projects.get(project_id, lazy=True)
+        return p
+
+    # -- reads ------------------------------------------------------------------------
+    def current_user(self) -> dict:
+        with _Translate():
+            data = self.gl.http_get("/user")
+        return {"id": data["id"], "username": data["username"]}
+
+    def get_issue(self, project_id: int, iid: int) -> Issue:
+        with _Translate():
+            data = self.gl.http_get(f"/projects/{project_id}/issues/{iid}")
+        return _issue(data, project_id)
+
+    def project_id(self, id_or_path: str | int) -> int:
+        with _Translate():
+            data = self.gl.http_get(f"/projects/{gitlab.utils.EncodedId(id_or_path)}")
+        return data["id"]
+
+    def recent_notes(self, project_id: int, iid: int, count: int = 100) -> list[Note]:
+        """The newest notes first: where the bot's latest markers are."""
+        with _Translate():
+            data = self.gl.http_get(f"/projects/{project_id}/issues/{iid}/notes",
+                                    query_data={"sort": "desc", "order_by": "created_at", "per_page": count})
+        return [_note(n) for n in data]
+
+    def all_notes(self, project_id: int, iid: int) -> list[Note]:
+        with _Translate():
+            data = self.gl.http_list(f"/projects/{project_id}/issues/{iid}/notes",
+                                     query_data={"sort": "asc", "order_by": "created_at"}, get_all=True)
+        return [_note(n) for n in data]
+
+    def access_level(self, project_id: int, user_id: int) -> int | None:
+        """The user's effective access level in the project (inherited included); None if not a member."""
+        try:
+            with _Translate():
+                data = self.gl.http_get(f"/projects/{project_id}/members/all/{user_id}")
+        except GitLabRefused as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if data.get("state") not in (None, "active"):
+            return None
+        return int(data.get("access_level") or 0)
+
+    def find_user(self, username: str) -> dict | None:
+        with _Translate():
+            data = self.gl.http_get("/users", query_data={"username": username})
+        if not data:
+            return None
+        return {"id": data[0]["id"], "username": data[0]["username"]}
+
+    def iter_open_issues(self, project_id: int, labels: list[str]) -> Iterator[Issue]:
+        """Open issues carrying all labels, 100 per page: one call per 100."""
+        with _Translate():
+            pages = self.gl.http_list(f"/projects/{project_id}/issues",
+                                      query_data={"labels": ",".join(labels), "state": "opened",
+                                                  "per_page": 100}, iterator=True)
+            for data in pages:
+                yield _issue(data, project_id)
+
+    # -- writes -------------------------------------------------------------------------
+    def create_note(self, project_id: int, iid: int, body: str, *, internal: bool = False) -> Note:
+        payload: dict[str, Any] = {"body": body}
+        if internal:
+            payload["internal"] = True
+        with _Translate():
+            data = self.gl.http_post(f"/projects/{project_id}/issues/{iid}/notes", post_data=payload)
+        return _note(data)
+
+    def update_issue(self, project_id: int, iid: int, **changes: Any) -> Issue:
+        """One PUT: description, add_labels/remove_labels (lists), assignee_ids, state_event, due_date."""
+        payload = {}
+        for key, value in changes.items():
+            if value is None:
+                continue
+            payload[key] = ",".join(value) if key in ("add_labels", "remove_labels", "labels") else value
+        with _Translate():
+            data = self.gl.http_put(f"/projects/{project_id}/issues/{iid}", post_data=payload)
+        return _issue(data, project_id)
+
+    def create_issue(self, project_id: int, **fields: Any) -> Issue:
+        payload = {k: (",".join(v) if k == "labels" else v) for k, v in fields.items() if v is not None}
+        with _Translate():
+            data = self.gl.http_post(f"/projects/{project_id}/issues", post_data=payload)
+        return _issue(data, project_id)
+
+    def link_issues(self, project_id: int, iid: int, target_project_id: int, target_iid: int) -> None:
+        with _Translate():
+            try:
+                self.gl.http_post(f"/projects/{project_id}/issues/{iid}/links",
+                                  post_data={"target_project_id": target_project_id,
+                                             "target_issue_iid": target_iid, "link_type": "relates_to"})
+            except gitlab.GitlabHttpError as exc:
+                if exc.response_code == 409:  # already linked: a repeated delivery
+                    return
+                raise
+
+    def list_links(self, project_id: int, iid: int) -> list[dict]:
+        with _Translate():
+            return self.gl.http_get(f"/projects/{project_id}/issues/{iid}/links")
+

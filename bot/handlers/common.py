@@ -1,0 +1,63 @@
+"""Helpers the handlers share: severity words, next-update times, template replies."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from ..render import TEMPLATE_FOR_VERB, incident_context
+from ..routing import CommandRefused, Context, Reply
+from ..state import IncidentState
+from ..timeutil import parse_next
+
+_SEV = re.compile(r"^(?:sev|s|severity::?|severity)?\s*([123])$", re.IGNORECASE)
+SEVERITY_WORDS = ["sev1", "sev2", "sev3"]
+
+
+def parse_severity(word: str) -> int:
+    m = _SEV.match(word.strip())
+    if not m:
+        raise CommandRefused(f"'{word}' is not a severity", SEVERITY_WORDS)
+    return int(m.group(1))
+
+
+def cadence_due(ctx: Context, state: IncidentState, since: datetime) -> datetime:
+    return since + timedelta(minutes=ctx.cfg.cadence_minutes(state.status, state.severity))
+
+
+def next_update(ctx: Context, state: IncidentState, fields: dict) -> datetime:
+    """`next:` when given (45m, 14:30, or a time), else the severity's cadence from now."""
+    text = fields.get("next")
+    if text:
+        at = parse_next(text, ctx.now)
+        if at is None or at <= ctx.now:
+            raise CommandRefused(f"next: '{text}' is not a future time",
+                                 ["a duration like 45m or 1h30m", "a UTC clock time like 14:30",
+                                  "an ISO time like 2026-11-27T15:00Z"])
+        return at
+    return cadence_due(ctx, state, ctx.now)
+
+
+def int_field(fields: dict, *names: str) -> int | None:
+    for name in names:
+        value = fields.get(name)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def incident(ctx: Context, state: IncidentState) -> dict:
+    return incident_context(state, iid=ctx.iid, title=ctx.title, now=ctx.now)
+
+
+def template_reply(ctx: Context, verb: str, state: IncidentState, fields: dict, kind: str,
+                   n: int | None = None, **extra) -> Reply:
+    body = ctx.render(TEMPLATE_FOR_VERB[verb], incident=incident(ctx, state), f=fields,
+                      now=ctx.now, **extra)
+    return Reply(kind, body, n=n)
+
+
+def require_open(state: IncidentState, what: str) -> None:
+    if state.status == "resolved":
+        raise CommandRefused(f"the incident is resolved, so {what} does not apply",
+                             ["status", "help", "cmoc release", "smoc release", "imoc release"])

@@ -1,0 +1,47 @@
+"""Mitigating and resolving, by command or by a person closing an active incident."""
+
+from __future__ import annotations
+
+from ..fields import validate_fields
+from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply, Router
+from .common import incident, int_field, next_update, template_reply
+
+commands = CommandRegistry()
+router = Router()
+
+
+@commands.command("mitigate", usage="mitigate", summary="Mark the incident mitigated; updates slow to the mitigated cadence.")
+def mitigate_incident(ctx: Context, args: tuple[str, ...], fields: dict) -> Effects:
+    state = ctx.new_state()
+    if state.status != "active":
+        raise CommandRefused(f"only an active incident can be mitigated; this one is {state.status}",
+                             ["resolve", "status"])
+    state.status, state.mitigated_at = "mitigated", ctx.now
+    state.next_update_due = next_update(ctx, state, fields)
+    body = ctx.render("mitigated.md.j2", incident=incident(ctx, state), f=fields,
+                      next_update=incident(ctx, state)["next_update"])
+    return Effects([Reply("mitigated", body)], state)
+
+
+def resolve(ctx: Context, fields: dict, close: bool) -> Effects:
+    state = ctx.new_state()
+    if state.status == "resolved":
+        raise CommandRefused("the incident is already resolved", ["status"])
+    state.status, state.resolved_at, state.next_update_due = "resolved", ctx.now, None
+    state.report_tickets(int_field(fields, "total_tickets", "tickets"))
+    reply = template_reply(ctx, "resolve", state, fields, "resolved")
+    return Effects([reply], state, close=close, followups=["postmortem"])
+
+
+@commands.command("resolve", usage="resolve",
+                  summary="Post the Resolution Update, mark the incident resolved and close the issue.")
+def resolve_incident(ctx: Context, args: tuple[str, ...], fields: dict) -> Effects:
+    return resolve(ctx, fields, close=True)
+
+
+@router.register("closed")
+def resolve_on_close(ctx: Context, event) -> Effects:
+    """A person closed the issue while the incident was open: that is a resolution."""
+    if ctx.state is None or ctx.state.status == "resolved":
+        return Effects()
+    return resolve(ctx, validate_fields("resolve", {}), close=False)

@@ -1,0 +1,43 @@
+"""Changing severity, by command or by a person changing the severity::N label. The cadence follows."""
+
+from __future__ import annotations
+
+from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply, Router
+from .common import cadence_due, incident, parse_severity, require_open
+
+commands = CommandRegistry()
+router = Router()
+
+
+def change_severity(ctx: Context, severity: int) -> Effects:
+    state = ctx.new_state()
+    require_open(state, "a severity change")
+    if state.severity == severity:
+        raise CommandRefused(f"the incident is already SEV{severity}", ["sev1", "sev2", "sev3"])
+    previous, state.severity = state.severity, severity
+    # The next update follows the new cadence from the last update; an earlier named time still stands.
+    due = cadence_due(ctx, state, state.last_update_at or ctx.now)
+    if state.next_update_due is None or due < state.next_update_due:
+        state.next_update_due = due
+    body = ctx.render("severity_changed.md.j2", incident=incident(ctx, state), previous=f"SEV{previous}",
+                      current=f"SEV{severity}",
+                      cadence_minutes=ctx.cfg.cadence_minutes(state.status, severity),
+                      next_update=incident(ctx, state)["next_update"])
+    return Effects(replies=[Reply("severity", body)], state=state)
+
+
+@commands.command("severity", usage="severity sev1|sev2|sev3",
+                  summary="Change the severity; the update cadence follows.")
+def set_severity(ctx: Context, args: tuple[str, ...], fields: dict) -> Effects:
+    if len(args) != 1:
+        raise CommandRefused("say which severity", ["sev1", "sev2", "sev3"])
+    return change_severity(ctx, parse_severity(args[0]))
+
+
+@router.register("severity_labeled")
+def severity_from_label(ctx: Context, event) -> Effects:
+    labels = ctx.cfg.labels["severity"]
+    added = [sev for sev, label in labels.items() if label in event.labels_added]
+    if ctx.state is None or not added or min(added) == ctx.state.severity or ctx.state.status == "resolved":
+        return Effects()
+    return change_severity(ctx, min(added))

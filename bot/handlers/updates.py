@@ -1,0 +1,47 @@
+"""Periodic status updates and regional handoffs (CMOC templates 2 and 4)."""
+
+from __future__ import annotations
+
+from ..routing import CommandRefused, CommandRegistry, Context, Effects
+from ..timeutil import iso
+from .common import int_field, next_update, require_open, template_reply
+
+commands = CommandRegistry()
+
+
+@commands.command("update", usage="update", summary="Post the Periodic Status Update (UPDATE #N).")
+def post_status_update(ctx: Context, args: tuple[str, ...], fields: dict) -> Effects:
+    if args:
+        raise CommandRefused("update takes its content as fields on the following lines, not words",
+                             ["summary:", "progress:", "tickets:", "next:"])
+    state = ctx.new_state()
+    require_open(state, "a status update")
+    state.update_count += 1
+    state.updates.append({"n": state.update_count, "at": iso(ctx.now), "due": iso(state.next_update_due)})
+    state.last_update_at = ctx.now
+    state.next_update_due = next_update(ctx, state, fields)
+    state.report_tickets(int_field(fields, "tickets"))
+    reply = template_reply(ctx, "update", state, fields, "update", n=state.update_count)
+    return Effects([reply], state)
+
+
+@commands.command("handoff", usage="handoff amer|emea|apac",
+                  summary="Post the Regional Handoff and move the incident to that region.")
+def post_regional_handoff(ctx: Context, args: tuple[str, ...], fields: dict) -> Effects:
+    regions = list(ctx.cfg.regions)
+    if len(args) != 1:
+        raise CommandRefused("say which region takes the incident", [r.lower() for r in regions])
+    target = args[0].upper()
+    if target not in regions:
+        raise CommandRefused(f"'{args[0]}' is not a region", [r.lower() for r in regions])
+    state = ctx.new_state()
+    require_open(state, "a handoff")
+    if state.region == target:
+        raise CommandRefused(f"{target} already holds the incident", [r.lower() for r in regions if r != target])
+    previous = state.region
+    state.handoffs.append({"from": previous, "to": target, "at": iso(ctx.now)})
+    state.report_tickets(int_field(fields, "active_tickets", "tickets"))
+    # Rendered before the move: the template's Current Region is the one handing off.
+    reply = template_reply(ctx, "handoff", state, fields, "handoff", handoff_from=previous, handoff_to=target)
+    state.region, state.region_since = target, ctx.now
+    return Effects([reply], state)

@@ -1,0 +1,126 @@
+"""Routers for issue triggers, the command registry, and what handlers get and return.
+
+Handlers are pure: they receive a `Context` (the issue, its state, the actor, the time, and a member
+lookup) and return `Effects` (replies to post, the new state, whether to close). They raise
+`CommandRefused` to refuse with a reason; nothing changes then.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Iterable
+
+from .config import Config
+from .state import IncidentState, Role
+
+
+class CommandRefused(Exception):
+    def __init__(self, message: str, valid: Iterable[str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.valid = list(valid) if valid is not None else None
+
+
+@dataclass
+class Reply:
+    kind: str  # the marker's kind: initial, update, role, error, ...
+    body: str
+    n: int | None = None
+    extra: dict = field(default_factory=dict)  # more marker fields (role=cmoc user=alice)
+
+
+@dataclass
+class Effects:
+    replies: list[Reply] = field(default_factory=list)
+    state: IncidentState | None = None  # the new state; None leaves the issue untouched
+    close: bool = False
+    reopen: bool = False
+    # Named follow-up jobs with I/O that run after the state is written (e.g. "postmortem").
+    followups: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    cfg: Config
+    render: Callable[..., str]
+    iid: int
+    title: str
+    author: str | None
+    state: IncidentState | None
+    actor: str | None
+    now: datetime
+    lookup_member: Callable[[str], Role | None]
+    labels: tuple[str, ...] = ()
+    confidential: bool = False
+    commands: "CommandRegistry | None" = None  # the composed registry, for help
+
+    def new_state(self) -> IncidentState:
+        """A copy to change; the context's own state stays as it was."""
+        if self.state is None:
+            raise CommandRefused("this issue is not an incident yet", ["declare"])
+        return copy.deepcopy(self.state)
+
+
+Handler = Callable[..., Effects]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    verb: str
+    handler: Handler
+    usage: str
+    summary: str
+    needs_incident: bool = True
+
+
+class CommandRegistry:
+    """Maps verbs to handlers; `help` is generated from it."""
+
+    def __init__(self, *registries: "CommandRegistry"):
+        self._specs: dict[str, CommandSpec] = {}
+        for reg in registries:
+            for spec in reg.specs():
+                if spec.verb in self._specs:
+                    raise ValueError(f"command {spec.verb!r} registered twice")
+                self._specs[spec.verb] = spec
+
+    def command(self, verb: str, *, usage: str, summary: str, needs_incident: bool = True):
+        def decorate(fn: Handler) -> Handler:
+            self._specs[verb] = CommandSpec(verb, fn, usage, summary, needs_incident)
+            return fn
+
+        return decorate
+
+    def get(self, verb: str) -> CommandSpec | None:
+        return self._specs.get(verb)
+
+    def specs(self) -> list[CommandSpec]:
+        return list(self._specs.values())
+
+    def verbs(self) -> list[str]:
+        return list(self._specs)
+
+
+class Router:
+    """Maps issue-event triggers (incident_labeled, severity_labeled, closed) to handlers."""
+
+    def __init__(self, *routers: "Router"):
+        self._routes: dict[str, list[Handler]] = {}
+        for r in routers:
+            for trigger, handlers in r._routes.items():
+                self._routes.setdefault(trigger, []).extend(handlers)
+
+    def register(self, trigger: str):
+        def decorate(fn: Handler) -> Handler:
+            self._routes.setdefault(trigger, []).append(fn)
+            return fn
+
+        return decorate
+
+    def handlers(self, trigger: str) -> list[Handler]:
+        return list(self._routes.get(trigger, []))
+
+    def triggers(self) -> list[str]:
+        return list(self._routes)

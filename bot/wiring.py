@@ -1,0 +1,28 @@
+"""The one place that composes every handler module. Read the bot's features from these lists."""
+
+from __future__ import annotations
+
+from .handlers import declare, info, lifecycle, reports, roles, severity, updates
+from .routing import CommandRegistry, Router
+
+# Every handler module, in the order its commands appear in `help`.
+HANDLER_MODULES = (declare, severity, roles, updates, reports, lifecycle, info)
+
+COMMANDS = CommandRegistry(
+    declare.commands,
+    severity.commands,
+    roles.commands,
+    updates.commands,
+    reports.commands,
+    lifecycle.commands,
+    info.commands,
+)
+
+ROUTER = Router(
+    declare.router,
+    severity.router,
+    lifecycle.router,
+)
+
+# Jobs with I/O that run after a handler's state is written, by name (Effects.followups).
+FOLLOWUPS: dict = {}

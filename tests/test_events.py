@@ -1,0 +1,151 @@
+import json
+
+import pytest
+
+from bot.events import BadDelivery, Ignored, IssueEvent, NoteEvent, parse_delivery
+from conftest import FIXTURES, load_fixture
+
+
+def parse(event, payload):
+    return parse_delivery({"X-Gitlab-Event": event}, json.dumps(payload).encode())
+
+
+def test_every_documented_fixture_parses_as_it_is():
+    issue = parse_delivery({"X-Gitlab-Event": "Issue Hook"}, (FIXTURES / "issue_hook.json").read_bytes())
+    assert isinstance(issue, IssueEvent)
+    assert (issue.issue.project_id, issue.issue.iid, issue.issue.type) == (1, 23, "Issue")
+    assert issue.labels_added == {"Platform"} and issue.labels_removed == {"API"}
+    assert issue.actor.username == "root"
+    note = parse_delivery({"X-Gitlab-Event": "Note Hook"}, (FIXTURES / "note_hook_issue.json").read_bytes())
+    assert isinstance(note, NoteEvent)
+    assert (note.note_id, note.issue.iid, note.body, note.internal) == (1241, 17, "Hello world", False)
+    assert note.created_at.isoformat() == "2015-05-17T17:06:40+00:00"
+    mr = parse_delivery({"X-Gitlab-Event": "Note Hook"}, (FIXTURES / "note_hook_merge_request.json").read_bytes())
+    assert isinstance(mr, Ignored) and "MergeRequest" in mr.reason
+
+
+def test_work_item_kind_and_incident_type(issue_payload):
+    issue_payload["object_kind"] = "work_item"
+    issue_payload["object_attributes"]["type"] = "Incident"
+    event = parse("Issue Hook", issue_payload)
+    assert isinstance(event, IssueEvent) and event.issue.type == "Incident"
+
+
+def test_assignees_absent_and_old_payload_keys_missing(issue_payload):
+    for key in ("assignees", "assignee", "project", "repository", "event_type"):
+        issue_payload.pop(key)
+    issue_payload["object_attributes"].pop("labels")
+    issue_payload["user"].pop("id")
+    event = parse("Issue Hook", issue_payload)
+    assert event.issue.project_id == 14  # falls back to object_attributes.project_id
+    assert event.issue.labels == ("API",)  # top-level labels
+    assert event.actor == type(event.actor)(None, "root")
+
+
+def test_changes_missing_or_empty_or_unchanged(issue_payload):
+    issue_payload["object_attributes"]["action"] = "update"
+    issue_payload.pop("changes")
+    assert parse("Issue Hook", issue_payload).labels_added == frozenset()
+    issue_payload["changes"] = {}
+    assert parse("Issue Hook", issue_payload).labels_added == frozenset()
+    same = [{"id": 1, "title": "incident"}]
+    issue_payload["changes"] = {"labels": {"previous": same, "current": same}}
+    assert parse("Issue Hook", issue_payload).labels_added == frozenset()
+
+
+def test_labels_at_open_count_as_added(issue_payload):
+    issue_payload["object_attributes"]["action"] = "open"
+    issue_payload["changes"] = {"title": {"previous": None, "current": "x"}}
+    assert parse("Issue Hook", issue_payload).labels_added == {"API"}
+
+
+def test_close_by_state_id_and_action(issue_payload):
+    issue_payload["object_attributes"]["action"] = "update"
+    issue_payload["changes"] = {"state_id": {"previous": 1, "current": 2}}
+    assert parse("Issue Hook", issue_payload).closed
+    issue_payload["changes"] = {}
+    issue_payload["object_attributes"]["action"] = "close"
+    assert parse("Issue Hook", issue_payload).closed
+    issue_payload["object_attributes"]["action"] = "reopen"
+    event = parse("Issue Hook", issue_payload)
+    assert event.reopened and not event.closed
+
+
+@pytest.mark.parametrize("stamp", ["2017-12-10 16:37:38 UTC", "2026-05-28T05:04:31.155Z",
+                                   "2023-05-25T22:21:16+05:30"])
+def test_all_timestamp_shapes(issue_payload, stamp):
+    issue_payload["object_attributes"]["updated_at"] = stamp
+    assert parse("Issue Hook", issue_payload).updated_at.tzinfo is not None
+
+
+def test_confidential_issue_and_internal_note(issue_payload, note_payload):
+    issue_payload["event_type"] = "confidential_issue"
+    issue_payload["object_attributes"]["confidential"] = True
+    assert parse("Confidential Issue Hook", issue_payload).issue.confidential
+    note_payload["event_type"] = "confidential_note"
+    assert parse("Confidential Note Hook", note_payload).internal
+    del note_payload["event_type"]
+    assert parse("Confidential Note Hook", note_payload).internal  # only the header tells
+
+
+def test_edited_note_and_crlf(note_payload):
+    note_payload["object_attributes"]["action"] = "update"
+    note_payload["object_attributes"]["note"] = "/incident status\r\n"
+    event = parse("Note Hook", note_payload)
+    assert event.action == "update" and event.body == "/incident status\n"
+
+
+def test_big_note_id_and_non_issue_notes(note_payload):
+    note_payload["object_attributes"]["id"] = 2**31 + 5
+    assert parse("Note Hook", note_payload).note_id == 2**31 + 5
+    for kind in ("Commit", "Snippet", "DesignManagement::Design"):
+        note_payload["object_attributes"]["noteable_type"] = kind
+        assert isinstance(parse("Note Hook", note_payload), Ignored)
+
+
+def test_other_events_are_ignored():
+    assert isinstance(parse("Emoji Hook", {"object_kind": "emoji", "work_item": {}}), Ignored)
+    assert isinstance(parse("Push Hook", {"object_kind": "push", "user_username": "x"}), Ignored)
+    assert isinstance(parse("Issue Hook", {"object_kind": "merge_request"}), Ignored)
+
+
+@pytest.mark.parametrize("headers,body,reason", [
+    ({}, b"{}", "X-Gitlab-Event"),
+    ({"X-Gitlab-Event": "Issue Hook"}, b"not json", "not JSON"),
+    ({"X-Gitlab-Event": "Issue Hook"}, b"[1, 2]", "JSON object"),
+    ({"X-Gitlab-Event": "Issue Hook"}, b'{"object_kind": "issue"}', "object_attributes"),
+    ({"X-Gitlab-Event": "Issue Hook"}, b"\xff\xfe", "not JSON"),
+])
+def test_malformed_deliveries_say_why(headers, body, reason):
+    with pytest.raises(BadDelivery, match=reason):
+        parse_delivery(headers, body)
+
+
+@pytest.mark.parametrize("path,value,reason", [
+    (("object_attributes", "iid"), "abc", "iid"),
+    (("object_attributes", "labels"), "x", "labels"),
+    (("object_attributes", "confidential"), "yes", "confidential"),
+    (("object_attributes", "updated_at"), "yesterday", "timestamp"),
+    (("project", "id"), None, None),
+])
+def test_wrong_types_are_400(issue_payload, path, value, reason):
+    target = issue_payload
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    if reason is None:  # project.id None falls back to project_id keys: still parses
+        assert parse("Issue Hook", issue_payload).issue.project_id == 14
+        return
+    with pytest.raises(BadDelivery, match=reason):
+        parse("Issue Hook", issue_payload)
+
+
+def test_note_without_issue_object_is_400(note_payload):
+    del note_payload["issue"]
+    with pytest.raises(BadDelivery, match="issue"):
+        parse("Note Hook", note_payload)
+
+
+def test_fixture_copy_matches_documented_keys():
+    doc = load_fixture("issue_hook.json")
+    assert {"object_kind", "object_attributes", "changes", "labels"} <= set(doc)
