@@ -1,0 +1,327 @@
+"""Jinja2 rendering of the framework templates and the bot's own texts.
+
+Reads template files (bundled, or a user folder that overrides them file by file); otherwise pure.
+Every template runs with ``StrictUndefined`` (a typo is an error, never an empty string) and every
+result passes through :func:`bot.neutralize.neutralize_note` as a last safety pass. Person text is
+neutralized where it enters a template: the filters ``given``, ``bullets``, ``numbered``, ``neutral``
+and the incident title in :func:`incident_context`.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from jinja2 import (
+    BaseLoader,
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    Undefined,
+)
+
+from .neutralize import neutralize, neutralize_note
+from .state import IncidentState
+from .timeutil import format_duration, human, parse_next, parse_time, utcnow
+
+__all__ = [
+    "Renderer",
+    "TEMPLATE_FOR_VERB",
+    "NOT_PROVIDED",
+    "STATUS_TEXT",
+    "incident_context",
+    "bundled_templates_dir",
+]
+
+NOT_PROVIDED = "_not provided_"
+UNASSIGNED = "_unassigned_"
+TO_FILL = "_to be filled in_"
+
+STATUS_TEXT = {"active": "In Progress", "mitigated": "Mitigated", "resolved": "Resolved"}
+
+TEMPLATE_FOR_VERB = {
+    "declare": "initial_status_update.md.j2",
+    "update": "periodic_status_update.md.j2",
+    "resolve": "resolution_update.md.j2",
+    "handoff": "regional_handoff.md.j2",
+    "resources": "support_resources.md.j2",
+    "impact": "customer_impact_report.md.j2",
+    "activate-cmoc": "cmoc_activation.md.j2",
+    "tech-handoff": "technical_to_support_handoff.md.j2",
+    "exec": "executive_summary.md.j2",
+    "postmortem": "support_summary.md.j2",
+}
+
+ROLE_ORDER = ("cmoc", "smoc", "imoc")
+
+
+# -- where the bundled templates are ---------------------------------------------------------------
+class _TraversableLoader(BaseLoader):
+    """Loads templates from an importlib.resources Traversable (a directory, or inside a zip)."""
+
+    def __init__(self, root: Any):
+        self.root = root
+
+    def get_source(self, environment: Environment, template: str):
+        node = self.root
+        for part in template.split("/"):
+            if part in ("", ".", ".."):
+                raise TemplateNotFound(template)
+            node = node.joinpath(part)
+        try:
+            if not node.is_file():
+                raise TemplateNotFound(template)
+            source = node.read_text(encoding="utf-8")
+        except (OSError, FileNotFoundError):
+            raise TemplateNotFound(template) from None
+        return source, None, lambda: True
+
+    def list_templates(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.name.endswith(".j2"))
+
+
+def _source_templates_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+def _bundled_root() -> Any:
+    """The installed package ``bot.templates``, or the repository's ``templates/`` when run from source."""
+    try:
+        root = importlib.resources.files("bot.templates")
+        if root.joinpath("initial_status_update.md.j2").is_file():
+            return root
+    except (ModuleNotFoundError, TypeError, FileNotFoundError):
+        pass
+    return _source_templates_dir()
+
+
+def bundled_templates_dir() -> Path | None:
+    """The bundled templates as a filesystem path when they are on disk (for listing/copying)."""
+    root = _bundled_root()
+    return root if isinstance(root, Path) else (Path(str(root)) if Path(str(root)).is_dir() else None)
+
+
+# -- filters -----------------------------------------------------------------------------------------
+def _missing(value: Any) -> bool:
+    if isinstance(value, Undefined):
+        # A typo must fail loudly, not show as "not provided": StrictUndefined raises here.
+        str(value)
+        return True
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, (list, tuple, set, dict)):
+        return len(value) == 0
+    return False
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_text(v) for v in value if not _missing(v))
+    return neutralize(str(value).strip())
+
+
+def f_given(value: Any, placeholder: str = NOT_PROVIDED) -> str:
+    """The value as safe text; ``_not provided_`` (or the placeholder given) when missing."""
+    if _missing(value):
+        return placeholder
+    return _text(value)
+
+
+def f_neutral(value: Any) -> str:
+    """Neutralize person text, no placeholder (empty when missing)."""
+    if _missing(value):
+        return ""
+    return _text(value)
+
+
+def _items(value: Any) -> list[str]:
+    if _missing(value):
+        return []
+    if not isinstance(value, (list, tuple)):
+        value = [value]
+    return [neutralize(str(v).strip()) for v in value if not _missing(v)]
+
+
+def _indent_continuation(item: str, width: int) -> str:
+    return item.replace("\n", "\n" + " " * width)
+
+
+def f_bullets(value: Any, label: str | None = None) -> str:
+    """A list as ``- item`` lines; when missing ``- _not provided_`` (``- Label: _not provided_``)."""
+    items = _items(value)
+    if not items:
+        return f"- {label}: {NOT_PROVIDED}" if label else f"- {NOT_PROVIDED}"
+    return "\n".join("- " + _indent_continuation(i, 2) for i in items)
+
+
+def f_numbered(value: Any, label: str | None = None) -> str:
+    """A list as ``1. item`` lines; when missing ``1. _not provided_``."""
+    items = _items(value)
+    if not items:
+        return f"1. {label}: {NOT_PROVIDED}" if label else f"1. {NOT_PROVIDED}"
+    return "\n".join(f"{n}. " + _indent_continuation(i, len(str(n)) + 2) for n, i in enumerate(items, 1))
+
+
+def f_mention(value: Any, placeholder: str = UNASSIGNED) -> str:
+    """A username as ``@username``; ``_unassigned_`` when there is none."""
+    if _missing(value):
+        return placeholder
+    name = str(value).strip().lstrip("@")
+    name = re.sub(r"\s+", "", name)
+    return "@" + neutralize(name)
+
+
+def f_mentions(values: Any, placeholder: str = "") -> str:
+    """Several usernames as ``@a @b``."""
+    if _missing(values):
+        return placeholder
+    if isinstance(values, str):
+        values = [values]
+    return " ".join(f_mention(v) for v in values if not _missing(v)) or placeholder
+
+
+def f_reported(value: Any, last: Any = None) -> str:
+    """A count given now, else the count last reported (marked so), else ``_not provided_``."""
+    if not _missing(value):
+        return _text(value)
+    if not _missing(last):
+        return f"{_text(last)} (last reported)"
+    return NOT_PROVIDED
+
+
+def f_prompt(value: Any, prompt: str = TO_FILL) -> str:
+    """Text people fill in later (postmortem sections): the value, or a visible prompt."""
+    return f_given(value, prompt)
+
+
+def f_next_time(value: Any, now: Any = None) -> Any:
+    """A ``next``-style value ('45m', '14:30', ISO) as ``YYYY-MM-DD HH:MM UTC`` relative to ``now``."""
+    if _missing(value):
+        return None
+    ref = now if isinstance(now, datetime) else (parse_time(now) if isinstance(now, str) and now else None)
+    try:
+        at = parse_next(str(value), ref or utcnow())
+    except ValueError:
+        at = None
+    return human(at) if at else str(value)
+
+
+def f_sentence(value: Any) -> str:
+    """Neutralized text without trailing full stops, to end it with our own."""
+    return f_neutral(value).rstrip().rstrip(".")
+
+
+def f_role(value: Any) -> str:
+    return str(value).strip().upper()
+
+
+def f_checkbox_item(value: Any) -> str:
+    """An action line for a checklist: drops a leading ``- [ ]``/``[ ]`` the person already wrote."""
+    text = f_neutral(value)
+    return re.sub(r"^(?:[-*]\s*)?\[[ xX]?\]\s*", "", text)
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "given": f_given,
+    "neutral": f_neutral,
+    "bullets": f_bullets,
+    "numbered": f_numbered,
+    "mention": f_mention,
+    "mentions": f_mentions,
+    "reported": f_reported,
+    "prompt": f_prompt,
+    "next_time": f_next_time,
+    "sentence": f_sentence,
+    "role": f_role,
+    "checkbox_item": f_checkbox_item,
+}
+
+
+def _tidy(text: str) -> str:
+    """No leading/trailing blank lines; at most one blank line in a row outside fenced code."""
+    lines = [line.rstrip() if not line.strip() else line for line in text.split("\n")]
+    out: list[str] = []
+    in_fence = False
+    for line in lines:
+        if line.startswith("```"):
+            in_fence = not in_fence
+        if not in_fence and not line.strip() and out and not out[-1].strip():
+            continue
+        out.append(line)
+    while out and not out[0].strip():
+        out.pop(0)
+    while out and not out[-1].strip():
+        out.pop()
+    return "\n".join(out)
+
+
+class Renderer:
+    """Renders ``templates/*.md.j2``; a user folder overrides bundled files one by one."""
+
+    def __init__(self, templates_dir: str | None = None):
+        loaders: list[BaseLoader] = []
+        if templates_dir:
+            loaders.append(FileSystemLoader(str(templates_dir)))
+        root = _bundled_root()
+        loaders.append(FileSystemLoader(str(root)) if isinstance(root, Path) else _TraversableLoader(root))
+        self.templates_dir = templates_dir
+        self.env = Environment(
+            loader=ChoiceLoader(loaders),
+            undefined=StrictUndefined,
+            autoescape=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.filters.update(FILTERS)
+        self.env.globals.update({"NOT_PROVIDED": NOT_PROVIDED, "ROLE_ORDER": ROLE_ORDER})
+
+    def render(self, name: str, **ctx: Any) -> str:
+        """Render one template. ``now`` defaults to the current time, formatted."""
+        if "now" not in ctx or ctx["now"] is None:
+            ctx["now"] = human(utcnow())
+        elif isinstance(ctx["now"], datetime):
+            ctx["now"] = human(ctx["now"])
+        text = self.env.get_template(name).render(**ctx)
+        return _tidy(neutralize_note(text))
+
+    def render_verb(self, verb: str, **ctx: Any) -> str:
+        """Render the framework template of a command verb (see TEMPLATE_FOR_VERB)."""
+        return self.render(TEMPLATE_FOR_VERB[verb], **ctx)
+
+    def list_templates(self) -> list[str]:
+        return sorted(set(self.env.list_templates(filter_func=lambda n: n.endswith(".j2"))))
+
+
+# -- the incident context ----------------------------------------------------------------------------
+def incident_context(state: IncidentState, *, iid: int, title: str, now: datetime) -> dict[str, Any]:
+    """The ``incident`` dict every framework template gets, from the state the bot keeps."""
+    end = state.resolved_at or now
+    duration = format_duration(end - state.detected_at) if state.detected_at else None
+    return {
+        "iid": iid,
+        "title": neutralize(str(title or "").replace("\n", " ").strip()),
+        "status": state.status,
+        "status_text": STATUS_TEXT.get(state.status, str(state.status).title()),
+        "severity": state.severity,
+        "sev": f"SEV{state.severity}",
+        "detected": human(state.detected_at),
+        "last_updated": human(state.last_update_at),
+        "mitigated": human(state.mitigated_at),
+        "resolved": human(state.resolved_at),
+        "next_update": human(state.next_update_due),
+        "duration": duration,
+        "update_number": state.update_count,
+        "region": state.region.upper() if state.region else None,
+        "roles": {role: state.holder(role) for role in ROLE_ORDER},
+        "tickets": state.tickets,
+        "peak_tickets": state.peak_tickets,
+        "postmortem_iid": state.postmortem_iid,
+    }
