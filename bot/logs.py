@@ -23,7 +23,9 @@ from typing import Any, Iterator
 
 CONTEXT_FIELDS = ("delivery_id", "project", "issue", "command")
 
-_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("incident_bot_log_context", default={})
+_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "incident_bot_log_context", default=None
+)
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
@@ -32,7 +34,7 @@ _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 @contextlib.contextmanager
 def log_context(**fields: Any) -> Iterator[dict[str, Any]]:
     """Add fields to every log record emitted inside the block."""
-    merged = dict(_context.get())
+    merged = dict(_context.get() or {})
     merged.update(fields)
     token = _context.set(merged)
     try:
@@ -42,7 +44,7 @@ def log_context(**fields: Any) -> Iterator[dict[str, Any]]:
 
 
 def current_context() -> dict[str, Any]:
-    return {k: v for k, v in _context.get().items() if v is not None}
+    return {k: v for k, v in (_context.get() or {}).items() if v is not None}
 
 
 def _jsonable(value: Any) -> Any:
