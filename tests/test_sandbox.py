@@ -503,3 +503,42 @@ def test_reporter_sees_internal_notes(sb, world):
     issue = project_as(sb, "alice").issues.create({"title": "t"})
     issue.notes.create({"body": "internal", "internal": True})
     assert [n.body for n in project_as(sb, "dave").issues.get(issue.iid).notes.list()] == ["internal"]
+
+
+def test_bad_update_changes_nothing_and_not_labels_filter(sb, world):
+    p = project_as(sb, "alice")
+    p.issues.create({"title": "a", "labels": "incident"})
+    p.issues.create({"title": "b", "labels": "incident,postmortem"})
+    with pytest.raises(gitlab.GitlabUpdateError) as err:
+        p.issues.update(1, {"title": "changed", "state_event": "explode"})
+    assert err.value.response_code == 400
+    assert sb.issue(p.id, 1)["title"] == "a" and len(sb.notes(p.id, 1)) == 0
+    found = p.issues.list(labels="incident", **{"not": {"labels": "postmortem"}}, get_all=True)
+    assert [i.title for i in found] == ["a"]
+
+
+def test_wait_quiet_waits_for_a_bot_reacting_to_hooks(sb, world):
+    """A receiver that answers at once and then calls the API later, like the bot's worker."""
+    client = gl(sb, "bob")
+
+    @Request.application
+    def bot(request: Request) -> Response:
+        payload = json.loads(request.get_data())
+        if payload["object_kind"] == "note" and payload["user"]["username"] == "alice":
+            iid = payload["issue"]["iid"]
+            threading.Timer(0.1, lambda: client.projects.get(payload["project_id"], lazy=True)
+                            .issues.get(iid, lazy=True).notes.create({"body": "ack"})).start()
+        return Response("", status=202)
+
+    server = make_server("127.0.0.1", 0, bot, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sb.add_hook(world["project"]["id"], f"http://127.0.0.1:{server.port}/", token="s")
+        issue = project_as(sb, "alice").issues.create({"title": "t"})
+        issue.notes.create({"body": "hello bot"})
+        sb.wait_quiet(quiet=0.4, timeout=10)
+        assert [n["body"] for n in sb.notes(world["project"]["id"], issue.iid)] == ["hello bot", "ack"]
+        assert [d["status"] for d in sb.deliveries] == [202, 202, 202]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -108,6 +108,7 @@ def create_label(pid: str):
 # -- issues ----------------------------------------------------------------
 def _issue_filter(st, args, viewer):
     labels = str_list(args.get("labels"))
+    not_labels = {t.lower() for t in str_list(args.get("not[labels]")) or []}
     state = args.get("state") or "all"
     if state not in ("opened", "closed", "all"):
         raise bad_request("state does not have a valid value")
@@ -126,6 +127,7 @@ def _issue_filter(st, args, viewer):
         checks = [
             not labels or (labels == ["None"] and not lower) or (labels == ["Any"] and bool(lower))
             or (labels not in (["None"], ["Any"]) and all(t.lower() in lower for t in labels)),
+            not (not_labels & lower),
             state == "all" or i["state"] == state,
             confidential is None or i["confidential"] == confidential,
             not iids or i["iid"] in iids,

@@ -9,6 +9,7 @@ from .errors import ApiError, bad_request, forbidden
 from .store import OWNER, Store, discussion_id
 
 STATE_ID = {"opened": 1, "closed": 2}
+ISSUE_TYPES = ("issue", "incident", "test_case", "task")
 ADMIN_FIELDS = ("labels", "add_labels", "remove_labels", "assignee_ids", "due_date", "issue_type")
 
 
@@ -69,7 +70,7 @@ def create_issue(store: Store, project: dict[str, Any], actor: dict[str, Any], p
     if not store.can_admin_issue(pid, actor):  # GitLab drops these for Guests and non-members
         params = {k: v for k, v in params.items() if k not in ADMIN_FIELDS}
     issue_type = params.get("issue_type") or "issue"
-    if issue_type not in ("issue", "incident", "test_case", "task"):
+    if issue_type not in ISSUE_TYPES:
         raise bad_request("issue_type does not have a valid value")
     now = store.clock()
     if params.get("created_at") and store.level(pid, actor) >= OWNER:
@@ -104,13 +105,19 @@ def update_issue(store: Store, issue: dict[str, Any], actor: dict[str, Any], par
         raise forbidden()
     if not store.can_admin_issue(pid, actor):
         params = {k: v for k, v in params.items() if k not in ADMIN_FIELDS + ("confidential",)}
+    # Validate everything first so a bad request changes nothing.
+    event = params.get("state_event")
+    if event not in (None, "", "close", "reopen"):
+        raise bad_request("state_event does not have a valid value")
+    if params.get("title") is not None and not str(params["title"]).strip():
+        raise bad_request("title is empty")
+    if params.get("issue_type") and params["issue_type"] not in ISSUE_TYPES:
+        raise bad_request("issue_type does not have a valid value")
     before = {k: (list(v) if isinstance(v, list) else v) for k, v in issue.items()}
     notes: list[str] = []
 
     if params.get("title") is not None:
         title = str(params["title"]).strip()
-        if not title:
-            raise bad_request("title is empty")
         if title != issue["title"]:
             notes.append(f"changed title from **{issue['title']}** to **{title}**")
             issue["title"] = title
@@ -143,9 +150,6 @@ def update_issue(store: Store, issue: dict[str, Any], actor: dict[str, Any], par
         issue["issue_type"] = params["issue_type"]
         notes.append(f"changed type from {before['issue_type']} to {issue['issue_type']}")
     action = "update"
-    event = params.get("state_event")
-    if event not in (None, "", "close", "reopen"):
-        raise bad_request("state_event does not have a valid value")
     if event == "close" and issue["state"] == "opened":
         issue.update(state="closed", closed_at=store.clock(), closed_by_id=actor["id"])
         action = "close"

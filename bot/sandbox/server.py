@@ -7,6 +7,7 @@ import copy
 import re
 import threading
 import time
+import uuid
 from typing import Any, Iterator
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -154,10 +155,10 @@ class Sandbox:
         return {"reads": reads, "writes": len(calls) - reads}
 
     # -- faults ------------------------------------------------------------------
-    def inject_fault(self, method: str | None = "PUT", path_regex: str = r".*", status: int | None = 500,
+    def inject_fault(self, method: str | None = "PUT", path_regex: str = r"/issues/\d+$", status: int | None = 500,
                      times: int | None = 1, retry_after: int | None = None, delay: float = 0.0) -> None:
-        """The next `times` matching calls (None: all) fail with `status` and/or wait `delay` seconds
-        first. They change nothing."""
+        """The next `times` matching calls (times=None: all; method=None: any) wait `delay` seconds,
+        then fail with `status` (None: answer normally, only slowly). A failed call changes nothing."""
         with self.lock:
             self._faults.append({"method": method.upper() if method else None, "regex": re.compile(path_regex),
                                  "status": status, "times": times, "retry_after": retry_after, "delay": delay})
@@ -189,7 +190,6 @@ class Sandbox:
                 self._queue_events(g.get("event_uuid"))
 
     def _queue_events(self, event_uuid: str | None) -> None:
-        import uuid
         event_uuid = event_uuid or str(uuid.uuid4())
         st = self.store
         for event in st.take_events():
