@@ -137,7 +137,7 @@ def test_update_labels_description_assignees_free_keeps_first(sb, world):
     assert p.issues.get(issue.iid).closed_at is not None
 
 
-def test_premium_keeps_all_assignees_and_scoped_labels_are_exclusive(world):
+def test_premium_keeps_all_assignees_and_scoped_labels_are_exclusive():
     with Sandbox(assignee_limit=None) as box:
         a, b = box.add_user("alice"), box.add_user("bob")
         proj = box.add_project("support/incidents")
