@@ -124,6 +124,8 @@ class _Translate:
 
 
 _local = threading.local()
+# python-gitlab would sleep on a 429 by itself; the queue's backoff does the waiting instead.
+NO_WAIT = {"obey_rate_limit": False, "max_retries": 0}
 
 
 def _observe(response: requests.Response, *args, **kwargs) -> None:
@@ -146,8 +148,8 @@ class GitLab:
             clients = _local.clients = {}
         gl = clients.get(key)
         if gl is None:
-            gl = gitlab.Gitlab(url, private_token=token, timeout=timeout, obey_rate_limit=False,
-                               retry_transient_errors=False, per_page=100)
+            gl = gitlab.Gitlab(url, private_token=token, timeout=timeout, retry_transient_errors=False,
+                               per_page=100)
             gl.session.hooks["response"].append(_observe)
             clients[key] = gl
         # GitLab's recursion detection follows this header through the hooks our calls trigger.
@@ -167,37 +169,37 @@ class GitLab:
     # -- reads ------------------------------------------------------------------------
     def current_user(self) -> dict:
         with _Translate():
-            data = self.gl.http_get("/user")
+            data = self.gl.http_get("/user", **NO_WAIT)
         return {"id": data["id"], "username": data["username"]}
 
     def get_issue(self, project_id: int, iid: int) -> Issue:
         with _Translate():
-            data = self.gl.http_get(f"/projects/{project_id}/issues/{iid}")
+            data = self.gl.http_get(f"/projects/{project_id}/issues/{iid}", **NO_WAIT)
         return _issue(data, project_id)
 
     def project_id(self, id_or_path: str | int) -> int:
         with _Translate():
-            data = self.gl.http_get(f"/projects/{gitlab.utils.EncodedId(id_or_path)}")
+            data = self.gl.http_get(f"/projects/{gitlab.utils.EncodedId(id_or_path)}", **NO_WAIT)
         return data["id"]
 
     def recent_notes(self, project_id: int, iid: int, count: int = 100) -> list[Note]:
         """The newest notes first: where the bot's latest markers are."""
         with _Translate():
             data = self.gl.http_get(f"/projects/{project_id}/issues/{iid}/notes",
-                                    query_data={"sort": "desc", "order_by": "created_at", "per_page": count})
+                                    query_data={"sort": "desc", "order_by": "created_at", "per_page": count}, **NO_WAIT)
         return [_note(n) for n in data]
 
     def all_notes(self, project_id: int, iid: int) -> list[Note]:
         with _Translate():
             data = self.gl.http_list(f"/projects/{project_id}/issues/{iid}/notes",
-                                     query_data={"sort": "asc", "order_by": "created_at"}, get_all=True)
+                                     query_data={"sort": "asc", "order_by": "created_at"}, get_all=True, **NO_WAIT)
         return [_note(n) for n in data]
 
     def access_level(self, project_id: int, user_id: int) -> int | None:
         """The user's effective access level in the project (inherited included); None if not a member."""
         try:
             with _Translate():
-                data = self.gl.http_get(f"/projects/{project_id}/members/all/{user_id}")
+                data = self.gl.http_get(f"/projects/{project_id}/members/all/{user_id}", **NO_WAIT)
         except GitLabRefused as exc:
             if exc.status == 404:
                 return None
@@ -208,19 +210,25 @@ class GitLab:
 
     def find_user(self, username: str) -> dict | None:
         with _Translate():
-            data = self.gl.http_get("/users", query_data={"username": username})
+            data = self.gl.http_get("/users", query_data={"username": username}, **NO_WAIT)
         if not data:
             return None
         return {"id": data[0]["id"], "username": data[0]["username"]}
 
-    def iter_open_issues(self, project_id: int, labels: list[str]) -> Iterator[Issue]:
-        """Open issues carrying all labels, 100 per page: one call per 100."""
+    def iter_issues(self, project: str | int, labels: list[str], *, state: str = "opened",
+                    updated_after: str | None = None) -> Iterator[Issue]:
+        """Issues carrying all labels, 100 per page: one call per 100. `project` is an id or a path."""
+        query = {"labels": ",".join(labels), "state": state, "per_page": 100}
+        if updated_after:
+            query["updated_after"] = updated_after
         with _Translate():
-            pages = self.gl.http_list(f"/projects/{project_id}/issues",
-                                      query_data={"labels": ",".join(labels), "state": "opened",
-                                                  "per_page": 100}, iterator=True)
+            pages = self.gl.http_list(f"/projects/{gitlab.utils.EncodedId(project)}/issues",
+                                      query_data=query, iterator=True, **NO_WAIT)
             for data in pages:
-                yield _issue(data, project_id)
+                yield _issue(data, data.get("project_id") or project)
+
+    def iter_open_issues(self, project: str | int, labels: list[str]) -> Iterator[Issue]:
+        return self.iter_issues(project, labels)
 
     # -- writes -------------------------------------------------------------------------
     def create_note(self, project_id: int, iid: int, body: str, *, internal: bool = False) -> Note:
@@ -228,7 +236,7 @@ class GitLab:
         if internal:
             payload["internal"] = True
         with _Translate():
-            data = self.gl.http_post(f"/projects/{project_id}/issues/{iid}/notes", post_data=payload)
+            data = self.gl.http_post(f"/projects/{project_id}/issues/{iid}/notes", post_data=payload, **NO_WAIT)
         return _note(data)
 
     def update_issue(self, project_id: int, iid: int, **changes: Any) -> Issue:
@@ -239,13 +247,13 @@ class GitLab:
                 continue
             payload[key] = ",".join(value) if key in ("add_labels", "remove_labels", "labels") else value
         with _Translate():
-            data = self.gl.http_put(f"/projects/{project_id}/issues/{iid}", post_data=payload)
+            data = self.gl.http_put(f"/projects/{project_id}/issues/{iid}", post_data=payload, **NO_WAIT)
         return _issue(data, project_id)
 
     def create_issue(self, project_id: int, **fields: Any) -> Issue:
         payload = {k: (",".join(v) if k == "labels" else v) for k, v in fields.items() if v is not None}
         with _Translate():
-            data = self.gl.http_post(f"/projects/{project_id}/issues", post_data=payload)
+            data = self.gl.http_post(f"/projects/{project_id}/issues", post_data=payload, **NO_WAIT)
         return _issue(data, project_id)
 
     def link_issues(self, project_id: int, iid: int, target_project_id: int, target_iid: int) -> None:
@@ -253,7 +261,7 @@ class GitLab:
             try:
                 self.gl.http_post(f"/projects/{project_id}/issues/{iid}/links",
                                   post_data={"target_project_id": target_project_id,
-                                             "target_issue_iid": target_iid, "link_type": "relates_to"})
+                                             "target_issue_iid": target_iid, "link_type": "relates_to"}, **NO_WAIT)
             except gitlab.GitlabHttpError as exc:
                 if exc.response_code == 409:  # already linked: a repeated delivery
                     return
@@ -261,5 +269,5 @@ class GitLab:
 
     def list_links(self, project_id: int, iid: int) -> list[dict]:
         with _Translate():
-            return self.gl.http_get(f"/projects/{project_id}/issues/{iid}/links")
+            return self.gl.http_get(f"/projects/{project_id}/issues/{iid}/links", **NO_WAIT)
 

@@ -70,27 +70,29 @@ def issue_triggers(event: IssueEvent, cfg: Config) -> list[str]:
 class Delivery:
     """One event being processed: the GitLab adapter, the issue, its state."""
 
-    def __init__(self, services: Services, gl: GitLab, project_id: int, iid: int, now: datetime):
+    def __init__(self, services: Services, gl: GitLab, project_id: int, iid: int, now: datetime, *,
+                 declaring: bool = False):
         self.services, self.cfg, self.gl, self.now = services, services.cfg, gl, now
         self.render = services.renderer.render
         self.bot = services.identity(gl)
         self.writer = IssueWriter(gl, self.cfg, self.render, gl.get_issue(project_id, iid),
                                   self.bot.get("username"), now)
         self.rebuilt: str | None = None
-        self.state = self._load_state()
+        self.state = self._load_state(declaring)
         self._members: dict[str, Role | None] = {}
 
     @property
     def issue(self) -> Issue:
         return self.writer.issue
 
-    def _load_state(self) -> IncidentState | None:
+    def _load_state(self, declaring: bool) -> IncidentState | None:
+        """The block's state; rebuilt when damaged, or missing on an incident that is not being declared."""
         try:
             state = read_block(self.issue.description)
         except BlockError as exc:
             self.rebuilt = f"the incident-bot block was damaged ({exc})"
             return self._rebuild()
-        if state is None and self.cfg.labels["incident"] in self.issue.labels:
+        if state is None and not declaring and self.cfg.labels["incident"] in self.issue.labels:
             self.rebuilt = "the incident-bot block was missing"
             return self._rebuild()
         return state
@@ -147,7 +149,8 @@ def process_issue_event(event: IssueEvent, services: Services, event_uuid: str |
     gl = services.connect(event_uuid)
     if is_bot(event.actor, services.identity(gl)):
         return "ignored: the bot's own change"
-    d = Delivery(services, gl, event.issue.project_id, event.issue.iid, now)
+    d = Delivery(services, gl, event.issue.project_id, event.issue.iid, now,
+                 declaring="incident_labeled" in triggers)
     stamp = iso(event.updated_at) or "-"
     for trigger in triggers:
         for handler in ROUTER.handlers(trigger):
@@ -208,7 +211,7 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
         d.writer.post(Reply("refusal", body), f"note-{event.note_id}-refused", internal=event.internal)
         return "refused: access level"
 
-    d = Delivery(services, gl, project_id, iid, now)
+    d = Delivery(services, gl, project_id, iid, now, declaring=any(c.verb == "declare" for c in commands))
     for cmd in commands:
         key = f"note-{event.note_id}-{cmd.index}"
         if d.state is not None and d.state.was_handled(key):

@@ -23,3 +23,12 @@ def issue_payload() -> dict:
 @pytest.fixture
 def note_payload() -> dict:
     return copy.deepcopy(load_fixture("note_hook_issue.json"))
+
+
+@pytest.fixture
+def world(tmp_path):
+    from world import World
+
+    w = World(str(tmp_path))
+    yield w
+    w.close()

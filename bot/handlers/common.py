@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from ..render import TEMPLATE_FOR_VERB, incident_context
 from ..routing import CommandRefused, Context, Reply
 from ..state import IncidentState
-from ..timeutil import parse_next
+from ..timeutil import human, parse_next
 
 _SEV = re.compile(r"^(?:sev|s|severity::?|severity)?\s*([123])$", re.IGNORECASE)
 SEVERITY_WORDS = ["sev1", "sev2", "sev3"]
@@ -53,7 +53,7 @@ def incident(ctx: Context, state: IncidentState) -> dict:
 def template_reply(ctx: Context, verb: str, state: IncidentState, fields: dict, kind: str,
                    n: int | None = None, **extra) -> Reply:
     body = ctx.render(TEMPLATE_FOR_VERB[verb], incident=incident(ctx, state), f=fields,
-                      now=ctx.now, **extra)
+                      now=human(ctx.now), **extra)
     return Reply(kind, body, n=n)
 
 

@@ -1,0 +1,108 @@
+"""An integration world: the GitLab sandbox and the bot, wired by a real webhook, over real HTTP.
+
+People act through python-gitlab with their own tokens; the sandbox sends webhooks to the bot as
+GitLab does; assertions read the sandbox's state.
+"""
+
+from __future__ import annotations
+
+import os
+
+from bot.config import load_config
+from bot.executor import parse_marker
+from bot.local import LocalBot
+from bot.sandbox import DEVELOPER, GUEST, MAINTAINER, REPORTER, Sandbox
+from bot.state import read_block
+
+SECRET = "s3cret-token"
+PEOPLE = {"alice": DEVELOPER, "bob": DEVELOPER, "carol": MAINTAINER, "rita": REPORTER, "gus": GUEST}
+
+
+class World:
+    def __init__(self, tmp_path, *, config_yaml: str | None = None, assignee_limit=1, object_kind="issue",
+                 signing_key: str | None = None, env: dict | None = None):
+        self.sb = Sandbox(assignee_limit=assignee_limit, object_kind=object_kind).start()
+        self.bot_user = self.sb.add_user("incident-bot", name="Incident Bot", bot=True)
+        self.project = self.sb.add_project("support/incidents")
+        self.pid = self.project["id"]
+        self.sb.add_member(self.pid, self.bot_user["id"], MAINTAINER)
+        self.users = {}
+        for name, level in PEOPLE.items():
+            self.users[name] = self.sb.add_user(name)
+            self.sb.add_member(self.pid, self.users[name]["id"], level)
+        self.users["outsider"] = self.sb.add_user("outsider")
+        config_path = None
+        if config_yaml:
+            config_path = os.path.join(tmp_path, "config.yml")
+            with open(config_path, "w") as fh:
+                fh.write(config_yaml)
+        base_env = {"GITLAB_URL": self.sb.url, "GITLAB_TOKEN": self.bot_user["token"],
+                    "INCIDENT_BOT_WEBHOOK_SECRET": SECRET}
+        base_env.update(env or {})
+        self.cfg = load_config(config_path, env=base_env)
+        self.cfg.data["queue"]["sqlite_path"] = os.path.join(tmp_path, "queue.db")
+        self.cfg.data["queue"]["retry_base_seconds"] = 0.05
+        self.cfg.data["queue"]["retry_max_seconds"] = 0.5
+        self.bot = LocalBot(self.cfg).start()
+        self.sb.add_hook(self.pid, self.bot.webhook_url, token=SECRET, signing_key=signing_key)
+
+    def close(self):
+        self.bot.stop()
+        self.sb.stop()
+
+    # -- people act ---------------------------------------------------------------------
+    def gl(self, who: str):
+        return self.sb.client(who)
+
+    def create_issue(self, who: str = "alice", title: str = "SSO logins failing", labels=(),
+                     confidential: bool = False, description: str = "Reported by customers.") -> int:
+        project = self.gl(who).projects.get(self.pid, lazy=True)
+        issue = project.issues.create({"title": title, "description": description,
+                                       "labels": ",".join(labels), "confidential": confidential})
+        self.settle()
+        return issue.iid
+
+    def comment(self, iid: int, body: str, who: str = "alice", internal: bool = False):
+        issue = self.gl(who).projects.get(self.pid, lazy=True).issues.get(iid, lazy=True)
+        data = {"body": body}
+        if internal:
+            data["internal"] = True
+        note = issue.notes.create(data)
+        self.settle()
+        return note
+
+    def edit_issue(self, iid: int, who: str = "alice", **changes):
+        issue = self.gl(who).projects.get(self.pid, lazy=True).issues.get(iid)
+        for key, value in changes.items():
+            setattr(issue, key, value)
+        issue.save()
+        self.settle()
+
+    def declare(self, iid: int | None = None, sev: str = "sev1", who: str = "alice", fields: str = "") -> int:
+        iid = iid or self.create_issue(who)
+        self.comment(iid, f"/incident declare {sev}\n{fields}", who=who)
+        return iid
+
+    def settle(self):
+        for _ in range(3):
+            self.sb.wait_idle(20)
+            self.bot.wait_idle(20)
+        self.sb.wait_quiet(quiet=0.15, timeout=20)
+        self.bot.wait_idle(20)
+
+    # -- what GitLab holds ---------------------------------------------------------------
+    def issue(self, iid: int) -> dict:
+        return self.sb.issue(self.pid, iid)
+
+    def state(self, iid: int):
+        return read_block(self.issue(iid)["description"])
+
+    def bot_notes(self, iid: int) -> list[dict]:
+        return [n for n in self.sb.notes(self.pid, iid)
+                if n["author"]["username"] == "incident-bot" and not n["system"]]
+
+    def kinds(self, iid: int) -> list[str]:
+        return [parse_marker(n["body"])["kind"] for n in self.bot_notes(iid)]
+
+    def last_reply(self, iid: int) -> str:
+        return self.bot_notes(iid)[-1]["body"]
