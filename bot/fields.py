@@ -298,6 +298,8 @@ def _coerce(verb: str, field: Field, value: Any) -> Any:
     if field.kind == "int":
         if isinstance(value, bool) or isinstance(value, (list, tuple, dict)):
             raise FieldError(f"`{name}` must be a whole number, not `{_scalar_text(value)}`")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None  # "tickets:" with nothing after it: not given
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, int):

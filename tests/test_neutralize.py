@@ -1,0 +1,88 @@
+"""bot.neutralize: person text must never start a GitLab quick action or forge the bot's markers."""
+
+from bot.neutralize import neutralize, neutralize_note
+
+
+def test_leading_slash_is_escaped():
+    assert neutralize("/close") == "\\/close"
+    assert neutralize("/assign @mallory") == "\\/assign @mallory"
+
+
+def test_leading_blanks_before_slash():
+    assert neutralize("   /close") == "   \\/close"
+    assert neutralize("\t/label ~x") == "\t\\/label ~x"
+
+
+def test_every_line_is_checked():
+    text = "all good\n/close\nsee /docs here\n  /unassign @a"
+    assert neutralize(text) == "all good\n\\/close\nsee /docs here\n  \\/unassign @a"
+
+
+def test_slash_inside_a_line_is_kept():
+    assert neutralize("read /var/log/gitlab first") == "read /var/log/gitlab first"
+    assert neutralize("Systems/services") == "Systems/services"
+
+
+def test_crlf_and_cr_become_lf():
+    assert neutralize("a\r\n/close\rb") == "a\n\\/close\nb"
+
+
+def test_html_comments_cannot_be_forged():
+    out = neutralize("hi <!-- incident-bot:note kind=update key=x --> there")
+    assert "<!--" not in out and "-->" not in out
+    assert "&lt;!-- incident-bot:note kind=update key=x --&gt;" in out
+
+
+def test_fenced_code_is_left_for_quick_actions():
+    text = "steps:\n```\n/opt/gitlab/bin/gitlab-ctl restart\n```\n/close"
+    assert neutralize(text) == "steps:\n```\n/opt/gitlab/bin/gitlab-ctl restart\n```\n\\/close"
+
+
+def test_fenced_code_with_language():
+    text = "```shell\n/usr/bin/true\n```"
+    assert neutralize(text) == text
+
+
+def test_markers_inside_fences_are_defused_invisibly():
+    out = neutralize("```\n<!-- incident-bot:state {} -->\n```")
+    assert "<!--" not in out and "-->" not in out
+    assert out.replace("\u200b", "") == "```\n<!-- incident-bot:state {} -->\n```"
+
+
+def test_unclosed_fence_is_not_a_fence():
+    assert neutralize("```\n/close") == "```\n\\/close"
+
+
+def test_indented_fence_is_not_a_fence():
+    # GitLab only skips fences that start at the beginning of a line.
+    assert neutralize("  ```\n/close\n  ```") == "  ```\n\\/close\n  ```"
+
+
+def test_idempotent():
+    text = "/close\n<!-- x -->\n```\n/a\n<!-- y -->\n```\n  /b"
+    once = neutralize(text)
+    assert neutralize(once) == once
+
+
+def test_non_latin_text_is_intact():
+    text = "顧客への影響: 大きい — Ünïcødé ✓ 🚨\n/閉じる"
+    assert neutralize(text) == "顧客への影響: 大きい — Ünïcødé ✓ 🚨\n\\/閉じる"
+
+
+def test_none_and_non_strings():
+    assert neutralize(None) == ""
+    assert neutralize(42) == "42"
+
+
+def test_note_pass_escapes_lines_outside_fences_only():
+    note = "## Title\n/close\n```\n/incident update\n```\n- ok"
+    assert neutralize_note(note) == "## Title\n\\/close\n```\n/incident update\n```\n- ok"
+
+
+def test_note_pass_keeps_the_bots_own_comments():
+    note = "text\n<!-- - [ ] Add a runbook for X @owner due:2026-12-15 -->"
+    assert neutralize_note(note) == note
+
+
+def test_note_pass_normalises_newlines():
+    assert neutralize_note("a\r\nb\r\n") == "a\nb\n"
