@@ -682,7 +682,7 @@ class _EmbeddedConsumer(Consumer):
 class DeliveryQueue:
     """See the module docstring. Thread-safe; one instance per process is the normal use."""
 
-    def __init__(self, cfg: Any, processor: Callable[[dict], None], *, url: str | None = None,
+    def __init__(self, cfg: Any, processor: Callable[[dict], None] | None = None, *, url: str | None = None,
                  sqlite_path: str | None = None, name: str = "incident-bot"):
         settings = dict(_QUEUE_DEFAULTS)
         settings.update(getattr(cfg, "queue", None) or {})
@@ -1045,7 +1045,7 @@ class DeliveryQueue:
                 return  # another worker drains this lane; it looks again after releasing
             self._held.add((lane, value))
             try:
-                self._drain_locked(lane)
+                self._drain_locked(lane, value)
             finally:
                 self._held.discard((lane, value))
                 try:
@@ -1059,9 +1059,14 @@ class DeliveryQueue:
                 self._wake(lane)  # keep a durable wake-up for the next worker
                 return
 
-    def _drain_locked(self, lane: str) -> None:
+    def _drain_locked(self, lane: str, lock_value: str) -> None:
         max_retries = int(self.settings.get("max_retries") or 0)
+        first = True
         while not self._should_stop():
+            if not first and self._store.lock_owner(lane) != lock_value:
+                LOG.warning("lane lock %s was taken over (stale); stopping this drain", lane)
+                return
+            first = False
             head = self._store.lane_head(lane)
             if head is None:
                 return
@@ -1095,6 +1100,8 @@ class DeliveryQueue:
                 return True
             started = time.monotonic()
             try:
+                if self.processor is None:
+                    raise RuntimeError("this DeliveryQueue has no processor")
                 self.processor(delivery)
             except RetryableError as exc:
                 error, retry_after = _error_text(exc), exc.retry_after
