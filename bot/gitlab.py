@@ -230,6 +230,13 @@ class GitLab:
     def iter_open_issues(self, project: str | int, labels: list[str]) -> Iterator[Issue]:
         return self.iter_issues(project, labels)
 
+    def search_issues(self, project_id: int, labels: list[str], search: str, *, state: str = "all") -> list[Issue]:
+        """One page (100) of issues carrying all labels whose title or description contains `search`."""
+        query = {"labels": ",".join(labels), "search": search, "state": state, "per_page": 100}
+        with _Translate():
+            data = self.gl.http_get(f"/projects/{project_id}/issues", query_data=query, **NO_WAIT)
+        return [_issue(d, project_id) for d in data]
+
     # -- writes -------------------------------------------------------------------------
     def create_note(self, project_id: int, iid: int, body: str, *, internal: bool = False) -> Note:
         payload: dict[str, Any] = {"body": body}
