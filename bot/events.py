@@ -53,6 +53,7 @@ class IssueEvent:
     closed: bool = False
     reopened: bool = False
     kind: str = "issue"
+    description_changed: bool = False
 
     @property
     def object_id(self) -> int | None:
@@ -220,6 +221,7 @@ def parse_issue_event(event: str, payload: dict) -> IssueEvent:
         labels_removed=frozenset(removed),
         closed=closed and not reopened,
         reopened=reopened,
+        description_changed=action != "open" and _changed(changes, "description") is not None,
     )
 
 
