@@ -1092,7 +1092,7 @@ class DeliveryQueue:
         delivery = json.loads(rec["payload"])
         project = issue = None
         if rec.get("issue_key") and ":" in rec["issue_key"]:
-            project, issue = rec["issue_key"].rsplit(":", 1)
+            project, issue = (int(p) if p.isdigit() else p for p in rec["issue_key"].rsplit(":", 1))
         with log_context(delivery_id=rec["id"], project=project, issue=issue):
             if rec["attempts"] > max_retries + 1:  # a re-queued record that keeps killing its worker
                 self._finish(rec, claim, "dead", f"gave up after {rec['attempts'] - 1} attempts")
