@@ -1,9 +1,9 @@
 import json
 
 import pytest
+from conftest import FIXTURES, load_fixture
 
 from bot.events import BadDelivery, Ignored, IssueEvent, NoteEvent, parse_delivery
-from conftest import FIXTURES, load_fixture
 
 
 def parse(event, payload):
