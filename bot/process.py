@@ -16,14 +16,14 @@ from .commands import Command, parse_commands
 from .config import Config
 from .events import Actor, Event, IssueEvent, NoteEvent
 from .executor import IssueWriter
-from .fields import FieldError, validate_fields
+from .fields import VERB_FIELDS, FieldError, validate_fields
 from .gitlab import GitLab, Issue
 from .rebuild import rebuild_state
 from .render import Renderer
 from .routing import CommandRefused, Context, Effects, Reply
 from .state import BlockError, IncidentState, Role, read_block
 from .timeutil import iso, utcnow
-from .wiring import COMMANDS, FOLLOWUPS, ROUTER
+from .wiring import COMMANDS, FOLLOWUPS, POSTMORTEM_COMMANDS, ROUTER
 
 log = logging.getLogger("incident_bot")
 
@@ -64,6 +64,11 @@ def issue_triggers(event: IssueEvent, cfg: Config) -> list[str]:
         triggers.append("severity_labeled")
     if event.closed:
         triggers.append("closed")
+    # Postmortems: a person's edit may add action items; a follow-up closed/reopened ticks its line.
+    if event.description_changed and cfg.labels["postmortem"] in event.issue.labels:
+        triggers.append("postmortem_edited")
+    if (event.closed or event.reopened) and cfg.labels["postmortem_action"] in event.issue.labels:
+        triggers.append("action_state")
     return triggers
 
 
@@ -130,6 +135,14 @@ class Delivery:
             if job is not None:
                 job(self, key)
 
+    def resume(self, key: str) -> None:
+        """A repeated delivery of a handled key: finish follow-up jobs a crash cut short after the
+        state was written (a job says so with its `pending(delivery)`)."""
+        for job in FOLLOWUPS.values():
+            pending = getattr(job, "pending", None)
+            if pending is not None and pending(self):
+                job(self, key)
+
 
 def process_event(event: Event, services: Services, *, event_uuid: str | None = None,
                   now: datetime | None = None) -> str:
@@ -156,6 +169,7 @@ def process_issue_event(event: IssueEvent, services: Services, event_uuid: str |
         for handler in ROUTER.handlers(trigger):
             key = f"issue-{d.issue.id}-{trigger}-{stamp}"
             if d.state is not None and d.state.was_handled(key):
+                d.resume(key)
                 continue
             d.apply(handler(d.context(event.actor.username), event), key)
     return "handled: " + ", ".join(triggers)
@@ -168,6 +182,8 @@ def _error_reply(d: Delivery, message: str, valid: list[str] | None) -> Effects:
 
 def run_command(d: Delivery, cmd: Command, actor: str | None) -> Effects:
     spec = COMMANDS.get(cmd.verb)
+    if d.state is None and d.cfg.labels["postmortem"] in d.issue.labels:
+        spec = POSTMORTEM_COMMANDS.get(cmd.verb) or spec  # a postmortem: actions, status
     if spec is None:
         return _error_reply(d, f"'{cmd.verb}' is not a command", COMMANDS.verbs())
     if cmd.error:
@@ -175,7 +191,10 @@ def run_command(d: Delivery, cmd: Command, actor: str | None) -> Effects:
     if spec.needs_incident and d.state is None:
         return _error_reply(d, "this issue is not an incident", [f"{d.cfg.prefix} declare sev1|sev2|sev3"])
     try:
-        fields = validate_fields(cmd.verb, cmd.fields)
+        if cmd.verb in VERB_FIELDS or cmd.fields:
+            fields = validate_fields(cmd.verb, cmd.fields)
+        else:
+            fields = {}  # a postmortem verb without a field schema, given no fields
         return spec.handler(d.context(actor), cmd.args, fields)
     except FieldError as exc:
         return _error_reply(d, exc.message, exc.valid)
@@ -195,7 +214,10 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
     if not commands:
         return "ignored: no command"
     incident_label = cfg.labels["incident"] in event.issue.labels
-    if not incident_label and not any(c.verb in NO_INCIDENT_VERBS for c in commands):
+    postmortem_label = cfg.labels["postmortem"] in event.issue.labels
+    if not incident_label and not any(c.verb in NO_INCIDENT_VERBS
+                                      or (postmortem_label and POSTMORTEM_COMMANDS.get(c.verb) is not None)
+                                      for c in commands):
         return "ignored: not an incident"
 
     project_id, iid = event.issue.project_id, event.issue.iid
@@ -215,6 +237,7 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
     for cmd in commands:
         key = f"note-{event.note_id}-{cmd.index}"
         if d.state is not None and d.state.was_handled(key):
+            d.resume(key)
             continue
         d.apply(run_command(d, cmd, event.actor.username), key, internal=event.internal)
     return "handled: " + ", ".join(c.verb for c in commands)
