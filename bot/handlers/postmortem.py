@@ -1,0 +1,50 @@
+"""Postmortems: action items become follow-up issues, and a postmortem answers `status`.
+
+Pure: each handler names the follow-up job that does the I/O (bot/followups.py). The postmortem itself
+is opened by the `postmortem` job that `lifecycle.resolve` asks for.
+
+`postmortem_commands` holds the verbs that run on a postmortem issue (label `postmortem`, no incident
+state); `process.run_command` looks there first on such an issue, so `status` there lists the action
+items instead of refusing for want of an incident.
+"""
+
+from __future__ import annotations
+
+from ..routing import CommandRefused, CommandRegistry, Context, Effects, Router
+
+postmortem_commands = CommandRegistry()
+router = Router()
+
+
+def is_postmortem(ctx: Context) -> bool:
+    return ctx.state is None and ctx.cfg.labels["postmortem"] in ctx.labels
+
+
+@postmortem_commands.command("actions", usage="actions", needs_incident=False,
+                             summary="On a postmortem: open a follow-up issue for each new action item.")
+def open_action_issues(ctx: Context, args: tuple[str, ...], fields: dict) -> Effects:
+    if not is_postmortem(ctx):
+        raise CommandRefused("`actions` works on a postmortem issue", ["status"])
+    return Effects(followups=["postmortem_actions_reply"])
+
+
+@postmortem_commands.command("status", usage="status", needs_incident=False,
+                             summary="On a postmortem: list its action items, open, overdue and done.")
+def postmortem_status(ctx: Context, args: tuple[str, ...], fields: dict) -> Effects:
+    return Effects(followups=["postmortem_status"])
+
+
+@router.register("postmortem_edited")
+def postmortem_edited(ctx: Context, event) -> Effects:
+    """A person edited a postmortem's description: new action items get follow-up issues."""
+    if not is_postmortem(ctx):
+        return Effects()
+    return Effects(followups=["postmortem_actions"])
+
+
+@router.register("action_state")
+def action_closed_or_reopened(ctx: Context, event) -> Effects:
+    """A follow-up issue was closed or reopened: tick or untick its line in the postmortem."""
+    if ctx.cfg.labels["postmortem_action"] not in ctx.labels:
+        return Effects()
+    return Effects(followups=["action_state"])

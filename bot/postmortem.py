@@ -1,0 +1,291 @@
+"""Postmortems, pure: the support summary's numbers, action items, and the hidden markers.
+
+No I/O. The job that talks to GitLab is `bot.followups`; the handlers are `bot.handlers.postmortem`.
+
+Action items are checklist lines in the postmortem's "### Follow-up Actions" section:
+
+    - [ ] Add a runbook for runners @bob due:2026-12-15
+
+Owner and due date are optional. Once the bot has opened a follow-up issue for a line it appends
+`` → #<iid>`` to that line, and only to that line; every other byte of the description is kept. A line
+is found again by its *key*: a hash of its text (the owner, the due date and the link left out), with
+`-2`, `-3`... for repeats of the same text, so it survives edits elsewhere in the description.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Iterable
+
+from .state import IncidentState
+from .timeutil import format_duration, human, parse_time
+
+SECTION_TITLE = "follow-up actions"
+
+_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+_FENCE = re.compile(r"^ {0,3}(```|~~~)")
+# "- [ ] text", "* [x] text", "1. [ ] text"; group 2 is the box's character.
+_ITEM = re.compile(r"^(\s*(?:[-*+]|\d+[.)])\s+\[)([ xX])(\]\s?)(.*)$")
+_LINK = re.compile(r"\s*(?:→|->)\s*#(\d+)\s*$")
+_OWNER = re.compile(r"(?<![\w@])@([A-Za-z0-9_][A-Za-z0-9_.\-]*)(?<![.\-])")
+_DUE = re.compile(r"(?<!\S)due:\s?(\S+)", re.IGNORECASE)
+_LINE_END = re.compile(r"(\r\n|\n|\r)$")
+
+PM_MARKER = "<!-- incident-bot:postmortem-of project={project} iid={iid} -->"
+ACTION_MARKER = "<!-- incident-bot:action-of project={project} postmortem={postmortem} key={key} -->"
+_PM_MARKER = re.compile(r"<!-- incident-bot:postmortem-of project=(\d+) iid=(\d+) -->")
+_ACTION_MARKER = re.compile(r"<!-- incident-bot:action-of project=(\d+) postmortem=(\d+) key=([\w\-]+) -->")
+
+
+# -- markers -------------------------------------------------------------------------------------
+def postmortem_marker(project_id: int, incident_iid: int) -> str:
+    return PM_MARKER.format(project=project_id, iid=incident_iid)
+
+
+def postmortem_search(project_id: int, incident_iid: int) -> str:
+    """Words for GitLab's issue `search`; the caller still checks the whole marker."""
+    return f"incident-bot:postmortem-of project={project_id} iid={incident_iid}"
+
+
+def postmortem_of(description: str | None) -> tuple[int, int] | None:
+    """(project id, incident iid) from a postmortem's marker. Only the first marker counts."""
+    m = _PM_MARKER.search(description or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def action_marker(project_id: int, postmortem_iid: int, key: str) -> str:
+    return ACTION_MARKER.format(project=project_id, postmortem=postmortem_iid, key=key)
+
+
+def action_search(project_id: int, postmortem_iid: int) -> str:
+    return f"incident-bot:action-of project={project_id} postmortem={postmortem_iid}"
+
+
+def action_of(description: str | None) -> tuple[int, int, str] | None:
+    """(project id, postmortem iid, item key) from a follow-up issue's marker."""
+    m = _ACTION_MARKER.search(description or "")
+    return (int(m.group(1)), int(m.group(2)), m.group(3)) if m else None
+
+
+# -- the summary ---------------------------------------------------------------------------------
+def _at(value) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    try:
+        return parse_time(value) if value else None
+    except (ValueError, TypeError):
+        return None
+
+
+def on_time(update: dict) -> bool:
+    """An update is on time when it came at or before its due time (no due time: nothing to miss)."""
+    at, due = _at(update.get("at")), _at(update.get("due"))
+    return at is None or due is None or at <= due
+
+
+def support_summary(state: IncidentState) -> dict:
+    """The `summary` context of support_summary.md.j2, from the incident's record."""
+    summary: dict = {
+        "detected": human(state.detected_at),
+        "resolved": human(state.resolved_at),
+        "duration": (format_duration(state.resolved_at - state.detected_at)
+                     if state.detected_at and state.resolved_at else None),
+        "time_to_first_update": (format_duration(state.initial_update_at - state.detected_at)
+                                 if state.detected_at and state.initial_update_at else None),
+        "updates_total": max(state.update_count, len(state.updates)),
+        "updates_on_time": sum(1 for u in state.updates if on_time(u)),
+        "peak_tickets": state.peak_tickets,
+        "handoffs": [f"{h.get('from') or '?'} -> {h.get('to') or '?'} at {human(_at(h.get('at'))) or '?'}"
+                     for h in state.handoffs],
+        "resources": [f"{role.upper()}: @{state.roles[role].username}"
+                      for role in ("cmoc", "smoc", "imoc") if role in state.roles],
+    }
+    if not state.updates:
+        summary["updates_on_time"] = None
+    return summary
+
+
+def postmortem_assignee(state: IncidentState) -> str | None:
+    """The SMOC's role, else the CMOC's: who owns the postmortem."""
+    for role in ("smoc", "cmoc"):
+        if role in state.roles:
+            return role
+    return None
+
+
+# -- action items --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ActionItem:
+    line: int  # index of the line in split_lines(description)
+    text: str  # the action, without owner, due date and link
+    owner: str | None  # username, no "@"
+    due: str | None  # the due date as written (YYYY-MM-DD when valid)
+    due_valid: bool
+    done: bool
+    issue_iid: int | None  # the follow-up issue, once the line has " → #iid"
+    key: str
+
+    @property
+    def due_date(self) -> date | None:
+        if not self.due or not self.due_valid:
+            return None
+        return date.fromisoformat(self.due)
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their own endings (\\n, \\r\\n or \\r) kept: "".join(lines) == text."""
+    return re.findall(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+$", text or "")
+
+
+def _content(line: str) -> tuple[str, str]:
+    m = _LINE_END.search(line)
+    return (line[: m.start()], m.group(1)) if m else (line, "")
+
+
+def _section_lines(lines: list[str]) -> Iterable[int]:
+    """Indexes of the lines inside the Follow-up Actions section, outside code fences and comments."""
+    inside, level, fence, comment = False, 0, None, False
+    for i, line in enumerate(lines):
+        content, _ = _content(line)
+        if fence:
+            if content.strip().startswith(fence):
+                fence = None
+            continue
+        if comment:
+            if "-->" in content:
+                comment = False
+            continue
+        f = _FENCE.match(content)
+        if f:
+            fence = f.group(1)
+            continue
+        h = _HEADING.match(content)
+        if h:
+            if inside and len(h.group(1)) <= level:
+                inside = False
+            if not inside and h.group(2).strip().lower().rstrip(":") == SECTION_TITLE:
+                inside, level = True, len(h.group(1))
+            continue
+        stripped = content.strip()
+        if stripped.startswith("<!--"):
+            comment = "-->" not in stripped
+            continue
+        if inside:
+            yield i
+
+
+def _normal(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).split()).casefold()
+
+
+def _valid_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+        return len(text) == 10
+    except ValueError:
+        return False
+
+
+def parse_item(body: str) -> tuple[str, str | None, str | None, int | None]:
+    """An item's text after the box -> (text, owner, due, linked iid)."""
+    issue_iid = None
+    link = _LINK.search(body)
+    if link:
+        issue_iid = int(link.group(1))
+        body = body[: link.start()]
+    due = None
+    d = list(_DUE.finditer(body))
+    if d:
+        due = d[-1].group(1)
+        body = body[: d[-1].start()] + body[d[-1].end():]
+    owner = None
+    owners = list(_OWNER.finditer(body))
+    if owners:
+        owner = owners[-1].group(1)
+        # The owner is the last mention; it leaves the text only when it ends it (a trailing "@bob"),
+        # so "Ask @carol about X" keeps its words.
+        tail = body[owners[-1].end():].strip()
+        if not tail:
+            body = body[: owners[-1].start()]
+    text = " ".join(body.split())
+    return text, owner, due, issue_iid
+
+
+def parse_actions(description: str | None) -> list[ActionItem]:
+    lines = split_lines(description or "")
+    items: list[ActionItem] = []
+    seen: dict[str, int] = {}
+    for i in _section_lines(lines):
+        content, _ = _content(lines[i])
+        m = _ITEM.match(content)
+        if not m:
+            continue
+        text, owner, due, issue_iid = parse_item(m.group(4))
+        if not text:
+            continue
+        digest = hashlib.sha1(_normal(text).encode("utf-8")).hexdigest()[:12]
+        seen[digest] = seen.get(digest, 0) + 1
+        key = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
+        items.append(ActionItem(i, text, owner, due, bool(due) and _valid_date(due), m.group(2) != " ",
+                                issue_iid, key))
+    return items
+
+
+def link_items(description: str, links: dict[str, int]) -> str:
+    """Append " → #iid" to the lines of the items keyed in `links` that have no link yet.
+
+    Every other byte stays as it was (line endings included)."""
+    lines = split_lines(description)
+    for item in parse_actions(description):
+        iid = links.get(item.key)
+        if iid is None or item.issue_iid is not None:
+            continue
+        content, end = _content(lines[item.line])
+        trimmed = content.rstrip()
+        lines[item.line] = trimmed + f" → #{iid}" + content[len(trimmed):] + end
+    return "".join(lines)
+
+
+def tick_item(description: str, issue_iid: int, done: bool) -> str:
+    """Tick (or untick) the box of the line linked to follow-up #issue_iid; nothing else changes."""
+    lines = split_lines(description)
+    for item in parse_actions(description):
+        if item.issue_iid != issue_iid or item.done == done:
+            continue
+        content, end = _content(lines[item.line])
+        m = _ITEM.match(content)
+        lines[item.line] = m.group(1) + ("x" if done else " ") + content[m.end(2):] + end
+    return "".join(lines)
+
+
+# -- status and reminders --------------------------------------------------------------------------
+def is_overdue(item: ActionItem, today: date) -> bool:
+    due = item.due_date
+    return not item.done and due is not None and due < today
+
+
+def overdue_actions(items: Iterable[ActionItem], today: date) -> list[ActionItem]:
+    """Open items whose due date has passed (a day after it), in the order they appear."""
+    return [item for item in items if is_overdue(item, today)]
+
+
+def overdue_reminder_key(postmortem_iid: int, item: ActionItem, today: date) -> str:
+    """One reminder a day per item: a note marker / state reminder key that changes daily."""
+    return f"action-overdue-{postmortem_iid}-{item.key}-{today.isoformat()}"
+
+
+def action_status(items: Iterable[ActionItem], today: date) -> dict[str, list[ActionItem]]:
+    """{"open", "overdue", "done"}; an overdue item is listed under overdue, not open."""
+    out: dict[str, list[ActionItem]] = {"open": [], "overdue": [], "done": []}
+    for item in items:
+        if item.done:
+            out["done"].append(item)
+        elif is_overdue(item, today):
+            out["overdue"].append(item)
+        else:
+            out["open"].append(item)
+    return out
