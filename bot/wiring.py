@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from .handlers import declare, info, lifecycle, reports, roles, severity, updates
+from . import followups
+from .handlers import declare, info, lifecycle, postmortem, reports, roles, severity, updates
 from .routing import CommandRegistry, Router
 
 # Every handler module, in the order its commands appear in `help`.
-HANDLER_MODULES = (declare, severity, roles, updates, reports, lifecycle, info)
+HANDLER_MODULES = (declare, severity, roles, updates, reports, lifecycle, info, postmortem)
 
 COMMANDS = CommandRegistry(
     declare.commands,
@@ -22,7 +23,11 @@ ROUTER = Router(
     declare.router,
     severity.router,
     lifecycle.router,
+    postmortem.router,
 )
 
+# Verbs on a postmortem issue (no incident state there): process.run_command looks here first.
+POSTMORTEM_COMMANDS = CommandRegistry(postmortem.postmortem_commands)
+
 # Jobs with I/O that run after a handler's state is written, by name (Effects.followups).
-FOLLOWUPS: dict = {}
+FOLLOWUPS: dict = dict(followups.JOBS)
