@@ -208,7 +208,7 @@ def parse_item(body: str) -> tuple[str, str | None, str | None, int | None]:
         owner = owners[-1].group(1)
         # The owner is the last mention; it leaves the text only when it ends it (a trailing "@bob"),
         # so "Ask @carol about X" keeps its words.
-        tail = body[owners[-1].end():].strip()
+        tail = body[owners[-1].end():].strip(" \t.,;:")
         if not tail:
             body = body[: owners[-1].start()]
     text = " ".join(body.split())

@@ -1,0 +1,193 @@
+"""Pure postmortem logic: action-item parsing, line rewriting, the summary's numbers, overdue items."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from bot.postmortem import (
+    action_marker,
+    action_of,
+    action_status,
+    link_items,
+    overdue_actions,
+    overdue_reminder_key,
+    parse_actions,
+    parse_item,
+    postmortem_assignee,
+    postmortem_marker,
+    postmortem_of,
+    split_lines,
+    support_summary,
+    tick_item,
+)
+from bot.state import IncidentState, Role
+from bot.timeutil import iso
+
+T0 = datetime(2026, 11, 27, 9, 55, tzinfo=timezone.utc)
+
+DOC = """## Incident #42 - Runners stuck - SUPPORT SUMMARY
+- [ ] not an action: outside the section @bob due:2026-01-01
+
+### Follow-up Actions
+<!-- One checklist line per action: - [ ] <action> @owner due:YYYY-MM-DD -->
+<!-- - [ ] Add a runbook for X @owner due:2026-12-15 -->
+- [ ] Add a runbook for runners @bob due:2026-12-15
+- [ ] Alert on queue depth @carol
+- [ ] Review paging policy due:2026-12-20
+- [ ] Write it down
+- [x] Already done before the bot saw it
+* [ ] Ask @carol about retention
+1. [ ] Numbered item @alice
+- [ ] Rotate keys → #17
+```
+- [ ] inside a fence
+```
+<!--
+- [ ] inside a comment
+-->
+- plain bullet, no box
+
+### Lessons Learned
+- [ ] not an action either
+"""
+
+
+def texts(items):
+    return [i.text for i in items]
+
+
+def test_items_are_read_only_inside_the_section():
+    items = parse_actions(DOC)
+    assert texts(items) == ["Add a runbook for runners", "Alert on queue depth", "Review paging policy",
+                            "Write it down", "Already done before the bot saw it", "Ask @carol about retention",
+                            "Numbered item", "Rotate keys"]
+
+
+@pytest.mark.parametrize("body,expect", [
+    ("Add a runbook @bob due:2026-12-15", ("Add a runbook", "bob", "2026-12-15", None)),
+    ("Add a runbook @bob", ("Add a runbook", "bob", None, None)),
+    ("Add a runbook due:2026-12-15", ("Add a runbook", None, "2026-12-15", None)),
+    ("Add a runbook", ("Add a runbook", None, None, None)),
+    ("Add a runbook due: 2026-12-15 @bob.", ("Add a runbook", "bob", "2026-12-15", None)),
+    ("Add a runbook @bob due:2026-12-15 → #12", ("Add a runbook", "bob", "2026-12-15", 12)),
+    ("Add a runbook -> #12", ("Add a runbook", None, None, 12)),
+    ("Mail alice@example.com the notes", ("Mail alice@example.com the notes", None, None, None)),
+    ("Ask @carol about X", ("Ask @carol about X", "carol", None, None)),
+    ("Документация для  команды @иван", ("Документация для команды @иван", None, None, None)),
+    ("ドキュメントを書く @bob due:2026-12-15", ("ドキュメントを書く", "bob", "2026-12-15", None)),
+])
+def test_item_shapes(body, expect):
+    assert parse_item(body) == expect
+
+
+def test_item_fields():
+    by_text = {i.text: i for i in parse_actions(DOC)}
+    runbook = by_text["Add a runbook for runners"]
+    assert (runbook.owner, runbook.due, runbook.due_date, runbook.done, runbook.issue_iid) == \
+        ("bob", "2026-12-15", date(2026, 12, 15), False, None)
+    assert by_text["Alert on queue depth"].due is None and by_text["Alert on queue depth"].owner == "carol"
+    assert by_text["Review paging policy"].owner is None
+    assert by_text["Already done before the bot saw it"].done
+    assert by_text["Rotate keys"].issue_iid == 17
+
+
+def test_bad_due_date_is_kept_but_not_valid():
+    (item,) = parse_actions("### Follow-up Actions\n- [ ] Do it due:2026-13-45\n- [ ] \n")
+    assert item.due == "2026-13-45" and not item.due_valid and item.due_date is None
+
+
+def test_keys_are_stable_and_unique():
+    a = parse_actions("### Follow-up Actions\n- [ ] Do  it @bob due:2026-12-15\n- [ ] Do it\n")
+    b = parse_actions("intro\n\n### Follow-up Actions\n- [ ] do it → #4\n- [ ] Do it @carol\n")
+    assert [i.key for i in a] == [i.key for i in b]
+    assert a[0].key != a[1].key and a[1].key.endswith("-2")
+
+
+def test_link_items_appends_only_to_those_lines():
+    items = {i.text: i for i in parse_actions(DOC)}
+    links = {items["Add a runbook for runners"].key: 30, items["Write it down"].key: 31,
+             items["Rotate keys"].key: 99}  # already linked: left alone
+    out = link_items(DOC, links)
+    before, after = DOC.split("\n"), out.split("\n")
+    changed = [(b, a) for b, a in zip(before, after) if a != b]
+    assert changed == [("- [ ] Add a runbook for runners @bob due:2026-12-15",
+                        "- [ ] Add a runbook for runners @bob due:2026-12-15 → #30"),
+                       ("- [ ] Write it down", "- [ ] Write it down → #31")]
+    assert link_items(out, links) == out  # idempotent
+
+
+def test_crlf_and_non_latin_kept_byte_for_byte():
+    doc = ("Résumé — 概要\r\n\r\n### Follow-up Actions\r\n- [ ] Написать runbook @bob due:2026-12-15  \r\n"
+           "- [ ] 監視を追加する\r\n\r\n### Lessons Learned\r\nÜberall 🙂\r\n")
+    items = parse_actions(doc)
+    assert texts(items) == ["Написать runbook", "監視を追加する"]
+    out = link_items(doc, {items[0].key: 7, items[1].key: 8})
+    assert out == doc.replace("due:2026-12-15  \r\n", "due:2026-12-15 → #7  \r\n").replace(
+        "監視を追加する\r\n", "監視を追加する → #8\r\n")
+    ticked = tick_item(out, 8, True)
+    assert ticked == out.replace("- [ ] 監視を追加する", "- [x] 監視を追加する")
+    assert tick_item(ticked, 8, False) == out
+
+
+def test_split_lines_round_trips():
+    for text in ("", "a", "a\n", "a\r\nb\rc\n\nd", "\n\n", "x\u2028y\n"):
+        assert "".join(split_lines(text)) == text
+
+
+def test_tick_touches_only_the_linked_line():
+    doc = "### Follow-up Actions\n- [ ] One → #5\n- [ ] Two → #6\n- [ ] outside → #5 no\n"
+    assert tick_item(doc, 6, True) == doc.replace("- [ ] Two", "- [x] Two")
+    assert tick_item(doc, 7, True) == doc
+    done = "### Follow-up Actions\n- [X] One → #5\n"
+    assert tick_item(done, 5, True) == done
+    assert tick_item(done, 5, False) == "### Follow-up Actions\n- [ ] One → #5\n"
+
+
+def test_section_heading_variants():
+    assert texts(parse_actions("## Follow-up actions:\n- [ ] A\n### Sub\n- [ ] B\n## Next\n- [ ] C")) == ["A", "B"]
+    assert parse_actions("### Other\n- [ ] A\n") == []
+    assert parse_actions(None) == []
+
+
+def test_markers_round_trip():
+    assert postmortem_of("x\n" + postmortem_marker(5, 12) + "\n") == (5, 12)
+    assert postmortem_of("no marker") is None
+    assert action_of(action_marker(5, 13, "abc123-2")) == (5, 13, "abc123-2")
+
+
+def test_support_summary_maths():
+    state = IncidentState(
+        status="resolved", severity=2, detected_at=T0, initial_update_at=T0 + timedelta(minutes=6),
+        resolved_at=T0 + timedelta(hours=2, minutes=5), update_count=3, peak_tickets=57,
+        updates=[{"n": 1, "at": iso(T0 + timedelta(minutes=20)), "due": iso(T0 + timedelta(minutes=21))},
+                 {"n": 2, "at": iso(T0 + timedelta(minutes=40)), "due": iso(T0 + timedelta(minutes=35))},
+                 {"n": 3, "at": iso(T0 + timedelta(minutes=50)), "due": iso(T0 + timedelta(minutes=50))}],
+        handoffs=[{"from": "AMER", "to": "EMEA", "at": iso(T0 + timedelta(hours=1, minutes=5))}],
+        roles={"cmoc": Role("alice", 2), "smoc": Role("bob", 3)})
+    s = support_summary(state)
+    assert s == {"detected": "2026-11-27 09:55 UTC", "resolved": "2026-11-27 12:00 UTC",
+                 "duration": "2 hours 5 minutes", "time_to_first_update": "0 hours 6 minutes",
+                 "updates_total": 3, "updates_on_time": 2, "peak_tickets": 57,
+                 "handoffs": ["AMER -> EMEA at 2026-11-27 11:00 UTC"], "resources": ["CMOC: @alice", "SMOC: @bob"]}
+    assert postmortem_assignee(state) == "smoc"
+    del state.roles["smoc"]
+    assert postmortem_assignee(state) == "cmoc"
+    assert postmortem_assignee(IncidentState()) is None
+    empty = support_summary(IncidentState())
+    assert empty["updates_total"] == 0 and empty["updates_on_time"] is None and empty["duration"] is None
+
+
+def test_overdue_and_status():
+    doc = ("### Follow-up Actions\n- [ ] Late → #1 due:2026-12-01\n- [ ] Late too due:2026-11-30 → #2\n"
+           "- [ ] Due today due:2026-12-02 → #3\n- [x] Done late due:2026-11-01 → #4\n- [ ] No date → #5\n")
+    # the link is only read at the end of a line: "Late → #1 due:..." keeps its link in the text
+    items = parse_actions(doc)
+    today = date(2026, 12, 2)
+    assert [i.due for i in overdue_actions(items, today)] == ["2026-12-01", "2026-11-30"]
+    status = action_status(items, today)
+    assert [len(status[k]) for k in ("open", "overdue", "done")] == [2, 2, 1]
+    key = overdue_reminder_key(9, items[1], today)
+    assert key == f"action-overdue-9-{items[1].key}-2026-12-02"
+    assert key != overdue_reminder_key(9, items[1], today + timedelta(days=1))
