@@ -1,29 +1,70 @@
-"""`incident-bot cadence`: one pass over the open incidents, posting the reminders that are due.
+"""`incident-bot cadence`: one pass over the incidents, posting the reminders that are due, then exit.
 
-Reads: one listing call per 100 open incidents (plus one per 100 recently closed ones, for the role
-release reminder), and nothing per issue. Writes, per incident with something due: the description
-block first (recording the reminder keys), then one note holding every reminder due for it. In that
-order a crash between the two loses a reminder rather than sending it twice.
+Reads (per project):
+- one listing call per 100 open incidents (label `incident`), and
+- one listing call per 100 incidents closed recently (updated within role_release_after_hours + 7 days):
+  resolved incidents are closed issues, and the role-release reminder is for them.
+The state comes from each issue's description block in the listing. Nothing is read per issue unless
+something is due for it; then the issue is read once more right before writing (see below).
+
+Writes, per incident with something due: the description block first (recording the reminder keys in
+`state.reminders`), then one note holding every reminder due for it, ending with a marker
+`kind=reminder key=<key>+<key>`. So 2 writes per reminded incident, whatever the number of reminders.
+
+Why this order, and the fresh read:
+- Block first, note second: the block is what makes the next run skip a reminder, and this command reads
+  no notes. Were the note first, a crash between the two would post it again on every run. Block first,
+  a crash between loses that one reminder instead: a missed nudge beats a stream of duplicates.
+  When the note is *refused* (GitLab answered 4xx/429/5xx after retries, so no note exists), the keys
+  are taken out of the block again, so the next run retries; only a crash or a lost connection in
+  between loses a reminder.
+- The listing may be seconds old when we write (1,000 incidents, 100 due). A command handled by the
+  webhook worker in that time changes the block, and writing our stale copy would undo it. So, for an
+  incident with something due (and only then), the issue is read again and the checks re-run on that
+  state just before the PUT; this narrows the window to one round trip. GitLab has no conditional update
+  for issues, so it cannot be closed entirely from here.
+
+Exit codes: 0 after a pass (reminders that could not be posted are reported in the output, per incident);
+1 when GitLab cannot be reached, refuses the token, or a project cannot be listed; 2 for an invalid
+configuration or arguments.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 
-from .cadence import check_incident, mark_sent
+import gitlab as _pygitlab
+
+from .cadence import Reminder, Skip, check_incident, mark_sent
 from .config import Config, ConfigError, load_config
 from .executor import IssueWriter, marker
 from .gitlab import GitLab, GitLabRefused, Issue, RetryableGitLabError
 from .render import Renderer, incident_context
-from .state import BlockError, read_block
-from .timeutil import iso, parse_time, utcnow
+from .state import BlockError, IncidentState, read_block
+from .timeutil import human, iso, parse_time, utcnow
 
 CLOSED_LOOKBACK = timedelta(days=7)
 MAX_TRIES = 4
+PAGE = 100
+NOTE_SEPARATOR = "\n\n---\n\n"
+GitLabError = (RetryableGitLabError, GitLabRefused)
+
+
+class Unreachable(Exception):
+    """GitLab did not answer (connection refused, DNS, timeout) or refused the token: stop the run."""
+
+
+# -- results ---------------------------------------------------------------------------------------
+@dataclass
+class Due:
+    kind: str
+    key: str
+    mentions: list[str]
 
 
 @dataclass
@@ -31,107 +72,309 @@ class Row:
     project: str
     iid: int
     title: str
-    severity: str = "-"
-    status: str = "-"
-    reminded: list[str] = field(default_factory=list)
-    due: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    open: bool
+    web_url: str | None = None
+    severity: str | None = None
+    status: str | None = None
+    due: list[Due] = field(default_factory=list)
+    reminded: list[str] = field(default_factory=list)  # kinds actually posted this run
+    skipped: list[dict] = field(default_factory=list)  # {"kind", "reason"}
+    note: str | None = None  # the note text posted (or, in a dry run, that would be posted)
     error: str | None = None
+
+    def skip(self, kind: str, reason: str) -> None:
+        self.skipped.append({"kind": kind, "reason": reason})
+
+
+@dataclass
+class Report:
+    now: datetime
+    dry_run: bool
+    projects: list[str]
+    rows: list[Row] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)  # {"project", "error"}: the run could not check it
+    calls: dict[str, int] = field(default_factory=lambda: {"listing": 0, "reads": 0, "writes": 0})
+    fatal: str | None = None
+
+    def summary(self) -> dict:
+        rows = self.rows
+        return {
+            "incidents_checked": len(rows),
+            "open": sum(1 for r in rows if r.open),
+            "closed": sum(1 for r in rows if not r.open),
+            "reminders_due": sum(len(r.due) for r in rows),
+            "incidents_due": sum(1 for r in rows if r.due),
+            "reminders_posted": sum(len(r.reminded) for r in rows),
+            "notes_posted": sum(1 for r in rows if r.reminded),
+            "skipped_checks": sum(len(r.skipped) for r in rows),
+            "errors": sum(1 for r in rows if r.error) + len(self.errors),
+        }
+
+    def to_json(self) -> dict:
+        return {
+            "now": iso(self.now),
+            "dry_run": self.dry_run,
+            "projects": self.projects,
+            "summary": self.summary(),
+            "api_calls": dict(self.calls),
+            "incidents": [asdict(r) for r in self.rows],
+            "errors": self.errors + ([{"project": None, "error": self.fatal}] if self.fatal else []),
+        }
+
+
+# -- GitLab calls ---------------------------------------------------------------------------------
+def _answered(exc: Exception) -> bool:
+    """True when GitLab answered with an error status (so a refused write did not happen)."""
+    if isinstance(exc, GitLabRefused):
+        return True
+    cause = exc.__cause__
+    return isinstance(cause, _pygitlab.GitlabError) and getattr(cause, "response_code", None) is not None
+
+
+def _fatal(exc: Exception) -> bool:
+    return not _answered(exc) or getattr(exc, "status", None) == 401
 
 
 def _retrying(call, *args, **kwargs):
-    """GitLab.com allows 60 notes a minute per user: on 429 wait as told, a few times."""
+    """GitLab.com allows 60 notes a minute per user: on 429 (or 5xx) wait as told, a few times.
+    No answer at all (connection refused, timeout) is not retried: the run stops (exit 1)."""
     for attempt in range(MAX_TRIES):
         try:
             return call(*args, **kwargs)
         except RetryableGitLabError as exc:
-            if attempt == MAX_TRIES - 1:
+            if attempt == MAX_TRIES - 1 or not _answered(exc):
                 raise
             time.sleep(min(exc.retry_after or 2 ** attempt, 60))
 
 
-def check_issue(gl: GitLab, cfg: Config, renderer: Renderer, issue: Issue, project: str, now, *,
-                dry_run: bool, open_: bool) -> Row:
-    row = Row(project, issue.iid, issue.title)
+def _list(gl: GitLab, report: Report, project: str, labels: list[str], **query) -> list[Issue]:
+    issues = _retrying(lambda: list(gl.iter_issues(project, labels, **query)))
+    report.calls["listing"] += max(1, math.ceil(len(issues) / PAGE))
+    return issues
+
+
+# -- one incident -----------------------------------------------------------------------------------
+def _evaluate(row: Row, cfg: Config, issue: Issue, now: datetime, open_: bool
+              ) -> tuple[IncidentState | None, list[Reminder], list[Skip]]:
     try:
         state = read_block(issue.description)
     except BlockError as exc:
-        row.skipped.append(f"block unreadable ({exc}); the next command on the issue rebuilds it")
-        return row
+        row.skip("all", f"incident-bot block unreadable ({exc}); the next command on the issue rebuilds it")
+        return None, [], []
     if state is None:
-        row.skipped.append("not declared through the bot (no incident-bot block)")
-        return row
+        row.skip("all", "no incident-bot block (not declared through the bot)")
+        return None, [], []
     row.severity, row.status = f"SEV{state.severity}", state.status
     reminders, skips = check_incident(state, cfg, now, author=issue.author.get("username"), open_=open_)
-    row.skipped += [f"{s.kind}: {s.reason}" for s in skips]
-    if not reminders:
-        return row
-    row.due = [r.kind for r in reminders]
-    if dry_run:
-        return row
+    return state, reminders, skips
+
+
+def _render(renderer: Renderer, cfg: Config, issue: Issue, state: IncidentState, reminders: list[Reminder],
+            now: datetime) -> str:
     incident = incident_context(state, iid=issue.iid, title=issue.title, now=now)
-    body = "\n\n---\n\n".join(
-        renderer.render(r.template, incident=incident, mentions=list(r.mentions), **r.context) for r in reminders)
-    body += "\n\n" + marker("reminder", "+".join(r.key for r in reminders))
-    mark_sent(state, reminders, now)
-    writer = IssueWriter(gl, cfg, renderer.render, issue, None, now)
-    _retrying(writer.write_state, state, None)
-    _retrying(gl.create_note, issue.project_id, issue.iid, body)
-    row.reminded = row.due
+    parts = [renderer.render(r.template, incident=incident, mentions=list(r.mentions), prefix=cfg.prefix,
+                             now=now, **r.context) for r in reminders]
+    return NOTE_SEPARATOR.join(parts) + "\n\n" + marker("reminder", "+".join(r.key for r in reminders))
+
+
+def check_issue(gl: GitLab, cfg: Config, renderer: Renderer, issue: Issue, project: str, now: datetime, *,
+                dry_run: bool, open_: bool, report: Report | None = None) -> Row:
+    """Check one listed issue; post (unless dry_run) one note with everything due. Raises Unreachable."""
+    report = report or Report(now, dry_run, [project])
+    row = Row(project, issue.iid, issue.title, open_, issue.web_url)
+    state, reminders, skips = _evaluate(row, cfg, issue, now, open_)
+    try:
+        if reminders and not dry_run:
+            # Something is due: read the issue again so we write on its current block (see module doc).
+            issue = _retrying(gl.get_issue, issue.project_id, issue.iid)
+            report.calls["reads"] += 1
+            open_ = row.open = issue.state == "opened"
+            listed = [r.kind for r in reminders]
+            row.skipped.clear()
+            state, reminders, skips = _evaluate(row, cfg, issue, now, open_)
+            for kind in listed:
+                if kind not in {r.kind for r in reminders} and not any(s.kind == kind and s.reason.startswith(
+                        "already reminded") for s in skips):
+                    row.skip(kind, "no longer due: the incident changed since the listing")
+        for s in skips:
+            row.skip(s.kind, s.reason)
+        if not reminders:
+            return row
+        row.due = [Due(r.kind, r.key, list(r.mentions)) for r in reminders]
+        try:
+            row.note = _render(renderer, cfg, issue, state, reminders, now)
+        except Exception as exc:  # a broken custom template must not stop the other incidents
+            row.error = f"cannot render the reminder: {exc.__class__.__name__}: {exc}"
+            return row
+        if dry_run:
+            return row
+        _post(gl, cfg, renderer, issue, state, reminders, row, now, report)
+    except GitLabError as exc:
+        if _fatal(exc):
+            row.error = str(exc)
+            raise Unreachable(str(exc)) from exc
+        row.error = row.error or str(exc)
     return row
 
 
-def run_checks(gl: GitLab, cfg: Config, renderer: Renderer, projects: list[str], now, *,
-               dry_run: bool) -> list[Row]:
-    rows: list[Row] = []
+def _post(gl: GitLab, cfg: Config, renderer: Renderer, issue: Issue, state: IncidentState,
+          reminders: list[Reminder], row: Row, now: datetime, report: Report) -> None:
+    mark_sent(state, reminders, now)
+    writer = IssueWriter(gl, cfg, renderer.render, issue, None, now)
+    _retrying(writer.write_state, state, None)
+    report.calls["writes"] += 1
+    try:
+        _retrying(gl.create_note, issue.project_id, issue.iid, row.note)
+        report.calls["writes"] += 1
+    except GitLabError as exc:
+        if not _answered(exc):
+            row.error = (f"reminder recorded in the block but the note may not have been posted "
+                         f"(GitLab did not answer: {exc}); it will not be sent again")
+            raise
+        # GitLab refused the note: none exists. Take the keys out again so the next run retries.
+        for r in reminders:
+            state.reminders.pop(r.key, None)
+        try:
+            _retrying(writer.write_state, state, None)
+            report.calls["writes"] += 1
+            row.error = f"note refused ({exc}); the next run will try again"
+        except GitLabError as again:
+            row.error = (f"note refused ({exc}) and the block could not be restored ({again}); "
+                         "this reminder will not be sent again")
+            if _fatal(again):
+                raise
+        return
+    row.reminded = [r.kind for r in reminders]
+
+
+# -- postmortem action items (issue #4, item 8) -----------------------------------------------------
+def check_postmortem_actions(gl: GitLab, cfg: Config, renderer: Renderer, project: str, now: datetime, *,
+                             dry_run: bool, report: Report) -> list[Row]:
+    """PLACEHOLDER, not implemented here: overdue postmortem action items, one reminder a day to the owner.
+
+    Wire it when bot/postmortem.py provides the pure `overdue_actions(...)`. Intended shape, within this
+    command's call budget: list the open issues labelled cfg.labels["postmortem_action"] with `_list`
+    (one call per 100), let `overdue_actions(...)` decide, render templates/reminder_action_overdue.md.j2
+    (context: incident, mentions, item, due, owner) and post with a marker key
+    `action_overdue:<iid>:<YYYY-MM-DD>` so it goes out once a day; record the key wherever postmortem.py
+    keeps action state, before the note (same order as `_post`). Return one Row per item checked.
+    """
+    return []
+
+
+# -- the pass ---------------------------------------------------------------------------------------
+def run_checks(gl: GitLab, cfg: Config, renderer: Renderer, projects: list[str], now: datetime, *,
+               dry_run: bool) -> Report:
+    report = Report(now, dry_run, list(projects))
     label = cfg.labels["incident"]
-    for project in projects:
-        for issue in gl.iter_open_issues(project, [label]):
-            rows.append(check_issue(gl, cfg, renderer, issue, project, now, dry_run=dry_run, open_=True))
-        since = now - timedelta(hours=cfg.data["role_release_after_hours"]) - CLOSED_LOOKBACK
-        for issue in gl.iter_issues(project, [label], state="closed", updated_after=iso(since)):
-            rows.append(check_issue(gl, cfg, renderer, issue, project, now, dry_run=dry_run, open_=False))
-    return rows
+    since = now - timedelta(hours=float(cfg.data["role_release_after_hours"])) - CLOSED_LOOKBACK
+    try:
+        for project in projects:
+            try:
+                opened = _list(gl, report, project, [label], state="opened")
+                closed = _list(gl, report, project, [label], state="closed", updated_after=iso(since))
+            except GitLabError as exc:
+                if _fatal(exc):
+                    raise Unreachable(str(exc)) from exc
+                report.errors.append({"project": project, "error": f"cannot list incidents: {exc}"})
+                continue
+            for issue in opened:
+                report.rows.append(check_issue(gl, cfg, renderer, issue, project, now, dry_run=dry_run,
+                                               open_=True, report=report))
+            for issue in closed:
+                report.rows.append(check_issue(gl, cfg, renderer, issue, project, now, dry_run=dry_run,
+                                               open_=False, report=report))
+            report.rows += check_postmortem_actions(gl, cfg, renderer, project, now, dry_run=dry_run,
+                                                    report=report)
+    except Unreachable as exc:
+        report.fatal = str(exc)
+    return report
 
 
-def _table(rows: list[Row], dry_run: bool) -> str:
-    head = f"{'PROJECT':24} {'ISSUE':>6} {'SEV':4} {'STATUS':9} {'DUE':28} {'REMINDED':28} SKIPPED"
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(f"{r.project[:24]:24} {'#' + str(r.iid):>6} {r.severity:4} {r.status:9} "
-                     f"{','.join(r.due) or '-':28} {','.join(r.reminded) or '-':28} "
-                     f"{'; '.join(s for s in r.skipped if 'already reminded' in s or 'block' in s
-                                  or 'declared' in s) or '-'}")
-    due = sum(len(r.due) for r in rows)
-    sent = sum(len(r.reminded) for r in rows)
-    lines.append(f"\n{len(rows)} incidents checked, {due} reminders due, "
-                 + (f"{due} would be posted (dry run)" if dry_run else f"{sent} posted"))
+# -- output -----------------------------------------------------------------------------------------
+def _grouped(skipped: list[dict]) -> list[tuple[str, str]]:
+    """(kinds, reason), kinds sharing one reason joined: 'overdue, escalation: issue is closed'."""
+    order: dict[str, list[str]] = {}
+    for s in skipped:
+        order.setdefault(s["reason"], []).append(s["kind"])
+    return [(", ".join(kinds), reason) for reason, kinds in order.items()]
+
+
+def render_text(report: Report) -> str:
+    dry = report.dry_run
+    lines = [f"incident-bot cadence at {human(report.now)}"
+             + (" (dry run: nothing was changed)" if dry else "")]
+    head = f"{'PROJECT':24} {'ISSUE':>6}  {'SEV':4}  {'STATUS':16}  {'DUE':34}  {'REMINDED' if not dry else 'WOULD POST'}"
+    lines += ["", head, "-" * max(len(head), 100)]
+    for r in report.rows:
+        due = ", ".join(d.kind for d in r.due) or "-"
+        posted = due if dry else ", ".join(r.reminded)
+        status = (r.status or "-") + ("" if r.open else " (closed)")
+        lines.append(f"{r.project[:24]:24} {'#' + str(r.iid):>6}  {(r.severity or '-'):4}  {status:16}  "
+                     f"{due[:34]:34}  {posted or '-'}")
+        for d in r.due:
+            lines.append(f"    due      {d.kind}: to {' '.join('@' + m for m in d.mentions) or 'no one'}")
+        for kinds, reason in _grouped(r.skipped):
+            lines.append(f"    skipped  {kinds}: {reason}")
+        if r.error:
+            lines.append(f"    ERROR    {r.error}")
+        if dry and r.note:
+            lines.append("    would post:")
+            lines += [("      | " + line).rstrip() for line in r.note.splitlines()]
+    if not report.rows:
+        lines.append("(no incidents)")
+    s = report.summary()
+    calls = report.calls
+    lines += [
+        "",
+        f"Checked {s['incidents_checked']} incidents in {len(report.projects)} project(s): {s['open']} open, "
+        f"{s['closed']} recently closed (listing calls: {calls['listing']}, open and closed listings).",
+        f"Due: {s['reminders_due']} reminders on {s['incidents_due']} incidents. "
+        + (f"Dry run: {s['incidents_due']} notes would be posted; nothing was written."
+           if dry else f"Posted: {s['notes_posted']} notes holding {s['reminders_posted']} reminders "
+                       f"(re-reads: {calls['reads']}, writes: {calls['writes']} = block + note per incident)."),
+        f"Skipped: {s['skipped_checks']} checks (reasons above). Errors: {s['errors']}.",
+    ]
+    for e in report.errors:
+        lines.append(f"ERROR {e['project']}: {e['error']}")
+    if report.fatal:
+        lines.append(f"STOPPED: {report.fatal}")
     return "\n".join(lines)
+
+
+# -- the command ------------------------------------------------------------------------------------
+def _fail(message: str, code: int) -> int:
+    print(f"incident-bot cadence: {message}", file=sys.stderr)
+    return code
 
 
 def run_cadence(args) -> int:
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
-        print(f"incident-bot cadence: invalid configuration: {exc}", file=sys.stderr)
-        return 2
+        return _fail(f"invalid configuration: {exc}", 2)
     try:
         now = parse_time(args.now) if args.now else utcnow()
     except ValueError:
-        print(f"incident-bot cadence: --now {args.now!r} is not an ISO 8601 time", file=sys.stderr)
-        return 2
-    projects = args.project or cfg.projects
+        return _fail(f"--now {args.now!r} is not an ISO 8601 time (e.g. 2026-11-27T10:00:00Z)", 2)
+    projects = [str(p) for p in (args.project or cfg.projects)]
     if not projects:
-        print("incident-bot cadence: no projects: pass --project or set `projects` in the config", file=sys.stderr)
-        return 2
-    gl = GitLab(cfg.gitlab_url, cfg.gitlab_token)
+        return _fail("no projects: pass --project or set `projects` in the config", 2)
+    if not cfg.gitlab_token:
+        return _fail("GITLAB_TOKEN is not set (the bot user's token with the api scope)", 2)
     try:
-        rows = run_checks(gl, cfg, Renderer(cfg.templates_dir), projects, now, dry_run=args.dry_run)
-    except (RetryableGitLabError, GitLabRefused) as exc:
-        print(f"incident-bot cadence: GitLab at {cfg.gitlab_url} failed: {exc}", file=sys.stderr)
-        return 1
+        renderer = Renderer(cfg.templates_dir)
+    except Exception as exc:  # pragma: no cover - a bad templates_dir
+        return _fail(f"invalid configuration: templates: {exc}", 2)
+    gl = GitLab(cfg.gitlab_url, cfg.gitlab_token)
+    report = run_checks(gl, cfg, renderer, projects, now, dry_run=args.dry_run)
     if args.format == "json":
-        print(json.dumps({"now": iso(now), "dry_run": args.dry_run, "incidents": [vars(r) for r in rows]}, indent=2))
+        print(json.dumps(report.to_json(), indent=2))
     else:
-        print(_table(rows, args.dry_run))
+        print(render_text(report))
+    if report.fatal:
+        return _fail(f"GitLab at {cfg.gitlab_url} could not be used: {report.fatal}"
+                     + ("" if report.rows else "; nothing was checked"), 1)
+    if report.errors:
+        return _fail("; ".join(f"{e['project']}: {e['error']}" for e in report.errors), 1)
     return 0
