@@ -20,7 +20,7 @@ from . import metrics
 from .commands import has_command
 from .config import Config
 from .events import BadDelivery, Ignored, NoteEvent, parse_delivery
-from .queue import dedupe_key
+from .queue import QueueUnavailable, dedupe_key
 from .timeutil import iso, utcnow
 
 log = logging.getLogger("incident_bot.app")
@@ -119,7 +119,12 @@ def create_app(cfg: Config, dispatcher: Dispatcher, *, insecure: bool = False) -
             "body": body.decode("utf-8", "replace"),
             "received_at": iso(utcnow()),
         }
-        if not dispatcher.submit(delivery):  # the queue counts accepted and duplicate deliveries
+        try:
+            accepted = dispatcher.submit(delivery)  # the queue counts accepted and duplicate deliveries
+        except QueueUnavailable:
+            # Not stored, so not acknowledged: GitLab keeps the delivery and can resend it.
+            return _reject("queue_unavailable", 503, "the delivery store cannot be reached")
+        if not accepted:
             return jsonify(status="duplicate"), 200
         return jsonify(status="accepted", id=delivery["id"]), 202
 

@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     # GitLab access levels: 10 guest, 15 planner, 20 reporter, 30 developer, 40 maintainer, 50 owner.
     "min_access_level": 30,
     "max_body_bytes": 1024 * 1024,
+    "gitlab_timeout_seconds": 10,  # per API call; a timeout is retried by the queue
     "templates_dir": None,
     "projects": [],
     "labels": {

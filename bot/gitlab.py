@@ -91,10 +91,9 @@ def _note(data: dict) -> Note:
     )
 
 
-def _retry_after(exc: gitlab.GitlabHttpError) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    value = headers.get("Retry-After")
+def _retry_after() -> float | None:
+    """Retry-After of the last 429 this thread saw (python-gitlab's exceptions do not carry headers)."""
+    value = getattr(_local, "retry_after", None)
     try:
         return float(value) if value is not None else None
     except ValueError:
@@ -103,6 +102,9 @@ def _retry_after(exc: gitlab.GitlabHttpError) -> float | None:
 
 class _Translate:
     """Context manager turning python-gitlab / requests errors into ours."""
+
+    def __init__(self, timeout: float | None = None):
+        self.timeout = timeout
 
     def __enter__(self):
         return self
@@ -114,11 +116,16 @@ class _Translate:
             code = getattr(exc, "response_code", None)
             if code == 429 or (code is not None and code >= 500):
                 raise RetryableGitLabError(f"GitLab answered {code}: {exc.error_message}",
-                                           _retry_after(exc)) from exc
+                                           _retry_after() if code == 429 else None) from exc
             if code is None:
                 raise RetryableGitLabError(f"GitLab call failed: {exc}") from exc
             raise GitLabRefused(f"GitLab answered {code}: {exc.error_message}", code) from exc
-        if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        if isinstance(exc, requests.Timeout):
+            # GitLab may still finish the call we gave up on (a note may yet appear): wait at least as long
+            # again before retrying, so the retry's marker check can see it.
+            raise RetryableGitLabError(f"GitLab did not answer in time: {exc.__class__.__name__}",
+                                       self.timeout) from exc
+        if isinstance(exc, requests.ConnectionError):
             raise RetryableGitLabError(f"GitLab could not be reached: {exc.__class__.__name__}") from exc
         return False
 
@@ -129,6 +136,8 @@ NO_WAIT = {"obey_rate_limit": False, "max_retries": 0}
 
 
 def _observe(response: requests.Response, *args, **kwargs) -> None:
+    if response.status_code == 429:
+        _local.retry_after = response.headers.get("Retry-After")
     try:
         from . import metrics
 
@@ -158,39 +167,36 @@ class GitLab:
         else:
             gl.headers.pop("X-Gitlab-Event-UUID", None)
         self.gl = gl
-        self._projects: dict[Any, Any] = {}
+        self.timeout = timeout
 
-    def _project(self, project_id):
-        p = self._projects.get(project_id)
-        if p is None:
-            p = self._projects[project_id] = self.gl.projects.get(project_id, lazy=True)
-        return p
+    def _translate(self) -> _Translate:
+        return _Translate(self.timeout)
 
     # -- reads ------------------------------------------------------------------------
     def current_user(self) -> dict:
-        with _Translate():
+        with self._translate():
             data = self.gl.http_get("/user", **NO_WAIT)
         return {"id": data["id"], "username": data["username"]}
 
     def get_issue(self, project_id: int, iid: int) -> Issue:
-        with _Translate():
+        with self._translate():
             data = self.gl.http_get(f"/projects/{project_id}/issues/{iid}", **NO_WAIT)
         return _issue(data, project_id)
 
     def project_id(self, id_or_path: str | int) -> int:
-        with _Translate():
+        with self._translate():
             data = self.gl.http_get(f"/projects/{gitlab.utils.EncodedId(id_or_path)}", **NO_WAIT)
         return data["id"]
 
     def recent_notes(self, project_id: int, iid: int, count: int = 100) -> list[Note]:
         """The newest notes first: where the bot's latest markers are."""
-        with _Translate():
+        with self._translate():
             data = self.gl.http_get(f"/projects/{project_id}/issues/{iid}/notes",
                                     query_data={"sort": "desc", "order_by": "created_at", "per_page": count}, **NO_WAIT)
         return [_note(n) for n in data]
 
     def all_notes(self, project_id: int, iid: int) -> list[Note]:
-        with _Translate():
+        with self._translate():
             data = self.gl.http_list(f"/projects/{project_id}/issues/{iid}/notes",
                                      query_data={"sort": "asc", "order_by": "created_at"}, get_all=True, **NO_WAIT)
         return [_note(n) for n in data]
@@ -198,7 +204,7 @@ class GitLab:
     def access_level(self, project_id: int, user_id: int) -> int | None:
         """The user's effective access level in the project (inherited included); None if not a member."""
         try:
-            with _Translate():
+            with self._translate():
                 data = self.gl.http_get(f"/projects/{project_id}/members/all/{user_id}", **NO_WAIT)
         except GitLabRefused as exc:
             if exc.status == 404:
@@ -209,7 +215,7 @@ class GitLab:
         return int(data.get("access_level") or 0)
 
     def find_user(self, username: str) -> dict | None:
-        with _Translate():
+        with self._translate():
             data = self.gl.http_get("/users", query_data={"username": username}, **NO_WAIT)
         if not data:
             return None
@@ -221,7 +227,7 @@ class GitLab:
         query = {"labels": ",".join(labels), "state": state, "per_page": 100}
         if updated_after:
             query["updated_after"] = updated_after
-        with _Translate():
+        with self._translate():
             pages = self.gl.http_list(f"/projects/{gitlab.utils.EncodedId(project)}/issues",
                                       query_data=query, iterator=True, **NO_WAIT)
             for data in pages:
@@ -233,7 +239,7 @@ class GitLab:
     def search_issues(self, project_id: int, labels: list[str], search: str, *, state: str = "all") -> list[Issue]:
         """One page (100) of issues carrying all labels whose title or description contains `search`."""
         query = {"labels": ",".join(labels), "search": search, "state": state, "per_page": 100}
-        with _Translate():
+        with self._translate():
             data = self.gl.http_get(f"/projects/{project_id}/issues", query_data=query, **NO_WAIT)
         return [_issue(d, project_id) for d in data]
 
@@ -242,7 +248,7 @@ class GitLab:
         payload: dict[str, Any] = {"body": body}
         if internal:
             payload["internal"] = True
-        with _Translate():
+        with self._translate():
             data = self.gl.http_post(f"/projects/{project_id}/issues/{iid}/notes", post_data=payload, **NO_WAIT)
         return _note(data)
 
@@ -253,18 +259,18 @@ class GitLab:
             if value is None:
                 continue
             payload[key] = ",".join(value) if key in ("add_labels", "remove_labels", "labels") else value
-        with _Translate():
+        with self._translate():
             data = self.gl.http_put(f"/projects/{project_id}/issues/{iid}", post_data=payload, **NO_WAIT)
         return _issue(data, project_id)
 
     def create_issue(self, project_id: int, **fields: Any) -> Issue:
         payload = {k: (",".join(v) if k == "labels" else v) for k, v in fields.items() if v is not None}
-        with _Translate():
+        with self._translate():
             data = self.gl.http_post(f"/projects/{project_id}/issues", post_data=payload, **NO_WAIT)
         return _issue(data, project_id)
 
     def link_issues(self, project_id: int, iid: int, target_project_id: int, target_iid: int) -> None:
-        with _Translate():
+        with self._translate():
             try:
                 self.gl.http_post(f"/projects/{project_id}/issues/{iid}/links",
                                   post_data={"target_project_id": target_project_id,
@@ -275,6 +281,6 @@ class GitLab:
                 raise
 
     def list_links(self, project_id: int, iid: int) -> list[dict]:
-        with _Translate():
+        with self._translate():
             return self.gl.http_get(f"/projects/{project_id}/issues/{iid}/links", **NO_WAIT)
 

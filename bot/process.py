@@ -40,8 +40,9 @@ class Services:
 
     @classmethod
     def from_config(cls, cfg: Config) -> "Services":
+        timeout = float(cfg.data["gitlab_timeout_seconds"])
         return cls(cfg, Renderer(cfg.templates_dir),
-                   lambda uuid: GitLab(cfg.gitlab_url, cfg.gitlab_token, event_uuid=uuid))
+                   lambda uuid: GitLab(cfg.gitlab_url, cfg.gitlab_token, event_uuid=uuid, timeout=timeout))
 
     def identity(self, gl: GitLab) -> dict:
         with self._lock:

@@ -124,10 +124,13 @@ def test_healthz_and_metrics(tmp_path):
     assert "deliveries_received_total" in text and 'deliveries_rejected_total{reason="token"}' in text
 
 
-def test_healthz_503_when_the_queue_store_is_unreachable(tmp_path):
+def test_unreachable_queue_store_gives_503_not_a_lost_delivery(tmp_path):
     cfg = load_config(env={"INCIDENT_BOT_WEBHOOK_SECRET": SECRET})
     queue = DeliveryQueue(cfg, lambda d: None, url="redis://127.0.0.1:1/0")
-    assert create_app(cfg, queue).test_client().get("/healthz").status_code == 503
+    client = create_app(cfg, queue).test_client()
+    assert client.get("/healthz").status_code == 503
+    resp = post(client, note_body())
+    assert resp.status_code == 503 and "cannot be reached" in resp.json["error"]
 
 
 def test_serve_refuses_to_start_without_a_secret(monkeypatch, capsys):

@@ -156,21 +156,25 @@ class Sandbox:
 
     # -- faults ------------------------------------------------------------------
     def inject_fault(self, method: str | None = "PUT", path_regex: str = r"/issues/\d+$", status: int | None = 500,
-                     times: int | None = 1, retry_after: int | None = None, delay: float = 0.0) -> None:
-        """The next `times` matching calls (times=None: all; method=None: any) wait `delay` seconds,
-        then fail with `status` (None: answer normally, only slowly). A failed call changes nothing."""
+                     times: int | None = 1, retry_after: int | None = None, delay: float = 0.0,
+                     user: str | None = None) -> None:
+        """The next `times` matching calls (times=None: all; method=None: any; user: only that caller's)
+        wait `delay` seconds, then fail with `status` (None: answer normally, only slowly). A failed call
+        changes nothing."""
         with self.lock:
             self._faults.append({"method": method.upper() if method else None, "regex": re.compile(path_regex),
-                                 "status": status, "times": times, "retry_after": retry_after, "delay": delay})
+                                 "status": status, "times": times, "retry_after": retry_after, "delay": delay,
+                                 "user": user})
 
     def clear_faults(self) -> None:
         with self.lock:
             self._faults.clear()
 
-    def take_fault(self, method: str, path: str) -> dict[str, Any] | None:
+    def take_fault(self, method: str, path: str, user: str | None = None) -> dict[str, Any] | None:
         with self.lock:
             for fault in self._faults:
-                if (fault["method"] in (None, method)) and fault["regex"].search(path):
+                if (fault["method"] in (None, method)) and fault["regex"].search(path) \
+                        and fault["user"] in (None, user):
                     if fault["times"] is not None:
                         fault["times"] -= 1
                         if fault["times"] <= 0:

@@ -56,7 +56,14 @@ def create_app(sandbox) -> Flask:
         g.event_uuid = request.headers.get("X-Gitlab-Event-UUID") or str(uuid.uuid4())
         if sandbox.latency:
             time.sleep(sandbox.latency)
-        fault = sandbox.take_fault(request.method, request.path)
+        token = request.headers.get("PRIVATE-TOKEN") or request.args.get("private_token")
+        auth = request.headers.get("Authorization", "")
+        if not token and auth.lower().startswith("bearer "):
+            token = auth[7:].strip()
+        with sandbox.lock:
+            caller = sandbox.store.user_by_token(token)
+        g.user = caller  # the call log names the caller of a faulted call too
+        fault = sandbox.take_fault(request.method, request.path, caller["username"] if caller else None)
         if fault is not None:
             if fault["delay"]:
                 time.sleep(fault["delay"])
@@ -66,12 +73,7 @@ def create_app(sandbox) -> Flask:
                 return _error(fault["status"], {"message": message}, headers)
         if request.routing_exception is not None:
             return None  # unknown route: 404 before authentication, as GitLab does
-        token = request.headers.get("PRIVATE-TOKEN") or request.args.get("private_token")
-        auth = request.headers.get("Authorization", "")
-        if not token and auth.lower().startswith("bearer "):
-            token = auth[7:].strip()
-        with sandbox.lock:
-            g.user = sandbox.store.user_by_token(token)
+        g.user = caller
         if g.user is None:
             return _error(401, {"message": "401 Unauthorized"})
         return None

@@ -1,0 +1,124 @@
+"""Exactly-once effect under real faults: GitLab errors, slow answers, replays, and a worker killed
+with SIGKILL in the middle of a delivery. The bot runs for real; the sandbox injects the faults."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from world import SECRET, World
+
+
+@pytest.fixture
+def fast_world(tmp_path):
+    w = World(str(tmp_path), config_yaml="gitlab_timeout_seconds: 1\n")
+    yield w
+    w.close()
+
+
+def note_count(world, iid, kind):
+    return world.kinds(iid).count(kind)
+
+
+def test_500_on_note_post_is_retried_and_posted_once(fast_world):
+    w = fast_world
+    iid = w.declare()
+    w.sb.inject_fault("POST", r"/issues/\d+/notes$", status=500, times=2, user="incident-bot")
+    w.comment(iid, "/incident update\nsummary: retried\n")
+    assert note_count(w, iid, "update") == 1 and w.state(iid).update_count == 1
+
+
+def test_429_with_retry_after_is_honoured(fast_world):
+    w = fast_world
+    iid = w.declare()
+    w.sb.inject_fault("PUT", r"/issues/\d+$", status=429, times=1, retry_after=1, user="incident-bot")
+    started = time.monotonic()
+    w.comment(iid, "/incident update\nsummary: rate limited\n")
+    assert time.monotonic() - started >= 1.0
+    assert note_count(w, iid, "update") == 1 and w.state(iid).update_count == 1
+    puts = [c for c in w.sb.calls if c["method"] == "PUT" and c["user"] == "incident-bot"]
+    assert [c["status"] for c in puts[-2:]] == [429, 200]
+
+
+def test_timeout_after_gitlab_already_posted_does_not_post_twice(fast_world):
+    """The slow answer still creates the note; the retry must find its marker and not post again."""
+    w = fast_world
+    iid = w.declare()
+    w.sb.inject_fault("POST", r"/issues/\d+/notes$", status=None, delay=1.5, times=1, user="incident-bot")
+    w.comment(iid, "/incident update\nsummary: slow gitlab\n")
+    time.sleep(1.0)
+    w.settle()
+    assert note_count(w, iid, "update") == 1 and w.state(iid).update_count == 1
+
+
+def test_slow_answers_are_fine(fast_world):
+    w = fast_world
+    w.sb.latency = 0.3
+    iid = w.declare()
+    w.comment(iid, "/incident cmoc me")
+    assert w.state(iid).holder("cmoc") == "alice"
+
+
+def test_a_delivery_processed_twice_posts_each_note_once(world):
+    iid = world.declare()
+    world.comment(iid, "/incident update\nsummary: once\n/incident cmoc me")
+    done = [d for d in world.bot.queue.list() if d["event"] == "Note Hook"]
+    for d in done:
+        assert world.bot.queue.replay(d["id"])
+    world.settle()
+    assert world.kinds(iid) == ["initial", "update", "role"]
+    assert world.state(iid).update_count == 1
+
+
+def test_4xx_is_not_retried_and_the_delivery_is_kept_as_failed(fast_world):
+    w = fast_world
+    iid = w.declare()
+    w.sb.inject_fault("PUT", r"/issues/\d+$", status=403, times=1, user="incident-bot")
+    w.comment(iid, "/incident update\nsummary: forbidden\n")
+    failed = [d for d in w.bot.queue.list() if d["status"] == "failed"]
+    assert failed and "403" in failed[0]["last_error"]
+
+
+def test_worker_killed_mid_delivery_then_restarted_posts_once(tmp_path):
+    w = World(str(tmp_path))
+    w.bot.queue.stop()  # the in-process workers step aside: a separate worker process does the work
+    queue_db = w.cfg.queue["sqlite_path"]
+    config = tmp_path / "worker.yml"
+    config.write_text(f"queue:\n  sqlite_path: {queue_db}\n  retry_base_seconds: 0.05\n"
+                      f"  sweep_seconds: 0.5\n  heartbeat_ttl_seconds: 2\n")
+    env = dict(os.environ, GITLAB_URL=w.sb.url, GITLAB_TOKEN=w.bot_user["token"],
+               INCIDENT_BOT_WEBHOOK_SECRET=SECRET, PYTHONPATH=os.pathsep.join(sys.path))
+
+    def start_worker():
+        return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--config", str(config)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    try:
+        worker = start_worker()
+        iid = w.create_issue()
+        w.sb.wait_idle(10)
+        # The note POST takes 3 s: the worker is killed while it waits for GitLab's answer.
+        w.sb.inject_fault("POST", r"/issues/\d+/notes$", status=None, delay=3.0, times=1,
+                         user="incident-bot")
+        w.gl("alice").projects.get(w.pid, lazy=True).issues.get(iid, lazy=True).notes.create(
+            {"body": "/incident declare sev1"})
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+                c["method"] == "POST" and c["user"] == "incident-bot" for c in w.sb.calls):
+            time.sleep(0.05)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(5)
+        time.sleep(3.5)  # the slow POST completes on GitLab's side after the worker died
+        worker = start_worker()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (w.state(iid) and w.state(iid).status == "active"):
+            time.sleep(0.1)
+        w.sb.wait_quiet(0.5, 20)
+        assert w.state(iid).status == "active"
+        assert w.kinds(iid) == ["initial"]
+    finally:
+        worker.kill()
+        w.sb.stop()
