@@ -537,4 +537,7 @@ def test_every_template_file_is_exercised():
         "state_table.md.j2", "help.md.j2", "help_verb.md.j2", "error.md.j2", "refusal.md.j2",
         "release_checklist.md.j2", "engagement_criteria.md.j2", "role_assigned.md.j2", "role_released.md.j2",
         "severity_changed.md.j2", "mitigated.md.j2", "status.md.j2", "rebuilt_notice.md.j2"}
+    # The postmortem's own texts, exercised in tests/test_postmortem_flow.py.
+    expected |= {"postmortem_opened.md.j2", "postmortem_action.md.j2", "postmortem_actions.md.j2",
+                 "postmortem_owners.md.j2", "postmortem_status.md.j2"}
     assert names == expected
