@@ -252,12 +252,13 @@ def check_postmortem_actions(gl: GitLab, cfg: Config, renderer: Renderer, projec
                              dry_run: bool, report: Report) -> list[Row]:
     """PLACEHOLDER, not implemented here: overdue postmortem action items, one reminder a day to the owner.
 
-    Wire it when bot/postmortem.py provides the pure `overdue_actions(...)`. Intended shape, within this
-    command's call budget: list the open issues labelled cfg.labels["postmortem_action"] with `_list`
-    (one call per 100), let `overdue_actions(...)` decide, render templates/reminder_action_overdue.md.j2
-    (context: incident, mentions, item, due, owner) and post with a marker key
-    `action_overdue:<iid>:<YYYY-MM-DD>` so it goes out once a day; record the key wherever postmortem.py
-    keeps action state, before the note (same order as `_post`). Return one Row per item checked.
+    Owned by the postmortem work (bot/postmortem.py: `parse_actions`, `overdue_actions(items, today)`,
+    `overdue_reminder_key(postmortem_iid, item, today)`). Intended shape, within this command's call
+    budget: list the open postmortem issues (cfg.labels["postmortem"]) with `_list` (one call per 100),
+    parse their action items from the listed descriptions, let `overdue_actions(...)` decide, render
+    templates/reminder_action_overdue.md.j2 (context: incident, mentions, item, due, owner) with the daily
+    key in the marker; record the key where postmortem.py keeps action state, before the note (same
+    order as `_post`), so a second run the same day writes nothing. Return one Row per item checked.
     """
     return []
 

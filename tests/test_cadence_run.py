@@ -406,3 +406,9 @@ def test_missing_token_projects_and_bad_now_exit_2(monkeypatch, capsys):
     assert "no projects" in capsys.readouterr().err
     assert main(["cadence", "--project", "g/p", "--now", "yesterday"]) == 2
     assert "is not an ISO 8601 time" in capsys.readouterr().err
+
+
+def test_rejected_token_exits_non_zero(world, run, monkeypatch):
+    monkeypatch.setenv("GITLAB_TOKEN", "not-a-token")
+    code, out, err = run(now=t(10, 15))
+    assert code == 1 and "GitLab answered 401" in err and "nothing was checked" in err
