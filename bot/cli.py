@@ -47,6 +47,9 @@ def cmd_serve(args) -> int:
     services = Services.from_config(cfg)
     queue = build_queue(cfg, services)
     if not args.no_worker:
+        # Worker threads share the GIL with the web threads: hand it over more often so an
+        # acknowledgement is not kept waiting behind a busy worker.
+        sys.setswitchinterval(0.0005)
         queue.start_workers()
     app = create_app(cfg, queue, insecure=args.insecure)
     log.info("serving on %s:%s", args.host, args.port)

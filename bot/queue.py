@@ -209,6 +209,9 @@ class _SqliteStore:
     def __init__(self, path: str):
         self.path = path
         self._local = threading.local()
+        # Threads of one process take turns here rather than in SQLite's busy handler, which sleeps in
+        # growing steps and would put those sleeps on the webhook's acknowledgement path.
+        self._write = threading.Lock()
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
         conn = self._conn()
@@ -241,14 +244,15 @@ class _SqliteStore:
     @contextlib.contextmanager
     def _tx(self):
         conn = self._conn()
-        self._retry_locked(lambda: conn.execute("begin immediate"))
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("rollback")
-            raise
-        else:
-            conn.execute("commit")
+        with self._write:
+            self._retry_locked(lambda: conn.execute("begin immediate"))
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("rollback")
+                raise
+            else:
+                conn.execute("commit")
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -709,8 +713,12 @@ class DeliveryQueue:
         if not url:
             self.sqlite_path = sqlite_path or settings.get("sqlite_path") or "incident-bot-queue.db"
             self._store = _SqliteStore(self.sqlite_path)
+            # Our own record is the durable truth (synchronous=FULL); a huey wake-up lost to a power cut is
+            # re-created by the sweeper, so it need not wait for a second fsync on the acknowledgement path.
             self.huey = SqliteHuey(name, filename=self.sqlite_path, results=False, store_none=False, utc=True,
-                                   timeout=30, fsync=True)
+                                   timeout=30, fsync=False)
+            # One in-process lock for both connections to the file, so they never meet in SQLite's busy handler.
+            self._store._write = self.huey.storage.lock
         self.backend = self._store.kind
         self._drain_task = self.huey.task(name="incident_bot_drain")(self._drain)
 

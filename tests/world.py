@@ -106,3 +106,7 @@ class World:
 
     def last_reply(self, iid: int) -> str:
         return self.bot_notes(iid)[-1]["body"]
+
+    def reply(self, iid: int, kind: str) -> str:
+        """The newest bot note of that kind."""
+        return [n["body"] for n in self.bot_notes(iid) if parse_marker(n["body"])["kind"] == kind][-1]

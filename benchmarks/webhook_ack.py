@@ -1,0 +1,225 @@
+"""Webhook acknowledgement benchmark (a script, not a test).
+
+Starts the GitLab sandbox (answering every API call after --latency seconds), a real
+`incident-bot serve` process, and a bare endpoint on the same WSGI server settings that answers 202
+and does nothing. Sends the same N deliveries at concurrency C from several client processes to
+each, then prints p50/p99 ack latency, throughput, their ratio, the time until the bot has
+processed every delivery, and the lost and duplicated replies counted in the sandbox.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/webhook_ack.py --deliveries 400 --concurrency 16 --latency 0.3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.config import load_config  # noqa: E402
+from bot.render import Renderer, incident_context  # noqa: E402
+from bot.sandbox import DEVELOPER, MAINTAINER, Sandbox  # noqa: E402
+from bot.state import IncidentState, render_block  # noqa: E402
+from bot.timeutil import utcnow  # noqa: E402
+
+SECRET = "bench-secret"
+NOTE = json.loads((ROOT / "tests" / "fixtures" / "note_hook_issue.json").read_text())
+BARE_APP = """
+import sys, waitress
+from flask import Flask
+app = Flask("bare")
+@app.post("/webhook")
+def webhook():
+    return "", 202
+waitress.serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=int(sys.argv[2]), ident="bare",
+               _quiet=True)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def make_world(sb: Sandbox, incidents: int):
+    bot = sb.add_user("incident-bot", bot=True)
+    alice = sb.add_user("alice")
+    project = sb.add_project("support/incidents")
+    sb.add_member(project["id"], bot["id"], MAINTAINER)
+    sb.add_member(project["id"], alice["id"], DEVELOPER)
+    cfg = load_config(env={})
+    renderer = Renderer()
+    gl = sb.client("incident-bot").projects.get(project["id"], lazy=True)
+    iids = []
+    for i in range(incidents):
+        state = IncidentState(severity=1 + i % 3, detected_at=utcnow(), author="alice")
+        table = renderer.render("state_table.md.j2", incident=incident_context(state, iid=i + 1, title="x", now=utcnow()))
+        issue = gl.issues.create({"title": f"Incident {i}", "labels": "incident",
+                                  "description": render_block(state, table)})
+        iids.append(issue.iid)
+    return bot, alice, project, iids, cfg
+
+
+def payloads(n: int, project_id: int, alice: dict, iids: list[int]) -> list[tuple[dict, str]]:
+    out = []
+    for i in range(n):
+        p = json.loads(json.dumps(NOTE))
+        iid = iids[i % len(iids)]
+        p["user"].update(id=alice["id"], username="alice")
+        p["project_id"] = p["project"]["id"] = project_id
+        p["object_attributes"].update(id=10_000_000 + i, note="/incident status", project_id=project_id,
+                                      noteable_id=iid, action="create")
+        p["issue"].update(iid=iid, id=iid, project_id=project_id, state="opened",
+                          labels=[{"id": 1, "title": "incident"}])
+        headers = {"X-Gitlab-Event": "Note Hook", "X-Gitlab-Token": SECRET, "Content-Type": "application/json",
+                   "Idempotency-Key": f"bench-{i}", "X-Gitlab-Event-UUID": f"uuid-{i}"}
+        out.append((headers, json.dumps(p)))
+    return out
+
+
+def _client(args):
+    url, batch, threads = args
+    latencies: list[float] = []
+    lock = threading.Lock()
+    it = iter(batch)
+
+    def run():
+        session = requests.Session()
+        while True:
+            with lock:
+                item = next(it, None)
+            if item is None:
+                return
+            headers, body = item
+            t = time.perf_counter()
+            r = session.post(url, data=body, headers=headers, timeout=30)
+            dt = time.perf_counter() - t
+            if r.status_code not in (200, 202):
+                raise RuntimeError(f"{url} answered {r.status_code}: {r.text[:200]}")
+            with lock:
+                latencies.append(dt)
+
+    ts = [threading.Thread(target=run) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return latencies
+
+
+def blast(url: str, items, concurrency: int, processes: int) -> dict:
+    per = max(1, concurrency // processes)
+    batches = [items[i::processes] for i in range(processes)]
+    start = time.perf_counter()
+    with mp.get_context("spawn").Pool(processes) as pool:
+        results = pool.map(_client, [(url, b, per) for b in batches])
+    wall = time.perf_counter() - start
+    lat = sorted(x for r in results for x in r)
+    return {"p50": lat[len(lat) // 2] * 1000, "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
+            "throughput": len(lat) / wall, "n": len(lat)}
+
+
+def run(args) -> dict:
+    tmp = tempfile.mkdtemp(prefix="incident-bot-bench-")
+    sb = Sandbox(latency=0.0).start()
+    try:
+        bot_user, alice, project, iids, _ = make_world(sb, args.incidents)
+        sb.latency = args.latency
+        bot_port, bare_port = free_port(), free_port()
+        config = Path(tmp) / "bot.yml"
+        config.write_text(f"queue:\n  sqlite_path: {tmp}/queue.db\n  workers: {args.workers}\n")
+        env = dict(os.environ, GITLAB_URL=sb.url, GITLAB_TOKEN=bot_user["token"],
+                   INCIDENT_BOT_WEBHOOK_SECRET=SECRET, PYTHONPATH=str(ROOT))
+        bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(bot_port), "--threads",
+                                str(args.threads), "--config", str(config), "--log-level", "WARNING"]
+                               + (["--no-worker"] if args.no_worker else []), env=env,
+                               stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "bot.log", "w"))
+        bare = subprocess.Popen([sys.executable, "-c", BARE_APP, str(bare_port), str(args.threads)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(f"http://127.0.0.1:{bot_port}/healthz")
+            wait_for(f"http://127.0.0.1:{bare_port}/")
+            items = payloads(args.deliveries, project["id"], alice, iids)
+            bare_stats = blast(f"http://127.0.0.1:{bare_port}/webhook", items, args.concurrency, args.processes)
+            sent = time.perf_counter()
+            bot_stats = blast(f"http://127.0.0.1:{bot_port}/webhook", items, args.concurrency, args.processes)
+            keys: Counter = Counter()
+            deadline = time.monotonic() + args.timeout
+            while time.monotonic() < deadline and not args.no_worker:
+                keys = Counter()
+                for iid in iids:
+                    for note in sb.notes(project["id"], iid):
+                        if note["author"]["username"] == "incident-bot" and "key=note-" in note["body"]:
+                            keys[note["body"].rsplit("key=", 1)[1].split()[0]] += 1
+                if len(keys) >= args.deliveries:
+                    break
+                time.sleep(0.5)
+            processed = time.perf_counter() - sent
+        finally:
+            bot.terminate()
+            bare.terminate()
+            bot.wait(30)
+            bare.wait(10)
+        expected = {f"note-{10_000_000 + i}-0" for i in range(args.deliveries)}
+        return {"bare": bare_stats, "bot": bot_stats, "processed_seconds": processed,
+                "lost": len(expected - set(keys)), "duplicated": sum(c - 1 for c in keys.values() if c > 1)}
+    finally:
+        sb.stop()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--deliveries", type=int, default=400)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--processes", type=int, default=4)
+    p.add_argument("--incidents", type=int, default=40)
+    p.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.3],
+                   help="sandbox answer delays to run with, in seconds")
+    p.add_argument("--threads", type=int, default=8, help="WSGI threads, the same for both servers")
+    p.add_argument("--workers", type=int, default=16, help="the bot's worker threads")
+    p.add_argument("--timeout", type=float, default=300)
+    p.add_argument("--no-worker", action="store_true",
+                   help="ack only: the bot stores deliveries and processes none (isolates the web path)")
+    args = p.parse_args()
+    print(f"{args.deliveries} deliveries, concurrency {args.concurrency} from {args.processes} client processes, "
+          f"{args.incidents} incidents, waitress threads {args.threads}, bot workers {args.workers}")
+    for latency in args.latency:
+        args.latency = latency
+        r = run(args)
+        b, o = r["bare"], r["bot"]
+        print(f"\nGitLab (sandbox) latency {latency * 1000:.0f} ms per API call")
+        print(f"  {'':10} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+        print(f"  {'bare 202':10} {b['p50']:8.2f} {b['p99']:8.2f} {b['throughput']:8.0f}")
+        print(f"  {'bot':10} {o['p50']:8.2f} {o['p99']:8.2f} {o['throughput']:8.0f}")
+        print(f"  p99 ratio bot/bare: {o['p99'] / b['p99']:.2f}  (target <= 1.5)")
+        print(f"  all processed after: {r['processed_seconds']:.1f} s")
+        print(f"  lost: {r['lost']}  duplicated: {r['duplicated']}  (counted in the sandbox)")
+
+
+if __name__ == "__main__":
+    main()
