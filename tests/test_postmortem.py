@@ -111,7 +111,7 @@ def test_link_items_appends_only_to_those_lines():
              items["Rotate keys"].key: 99}  # already linked: left alone
     out = link_items(DOC, links)
     before, after = DOC.split("\n"), out.split("\n")
-    changed = [(b, a) for b, a in zip(before, after) if a != b]
+    changed = [(b, a) for b, a in zip(before, after, strict=True) if a != b]
     assert changed == [("- [ ] Add a runbook for runners @bob due:2026-12-15",
                         "- [ ] Add a runbook for runners @bob due:2026-12-15 → #30"),
                        ("- [ ] Write it down", "- [ ] Write it down → #31")]

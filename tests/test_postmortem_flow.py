@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-from bot.postmortem import parse_actions
-
 PM = "postmortem"
 ACTION = "postmortem::action"
 
@@ -191,7 +189,8 @@ def test_actions_command_opens_followups(world):
     assert "No action items yet" in world.last_reply(pm_iid)
     # An item the bot did not see being added (written with the bot's own token: its edits are ignored,
     # as when the bot was down); the command picks it up.
-    desc = world.issue(pm_iid)["description"].replace("### Follow-up Actions\n", "### Follow-up Actions\n- [ ] Via command @bob\n")
+    desc = world.issue(pm_iid)["description"].replace("### Follow-up Actions\n",
+                                                      "### Follow-up Actions\n- [ ] Via command @bob\n")
     world.edit_issue(pm_iid, who="incident-bot", description=desc)
     assert followups(world) == []
     world.comment(pm_iid, "/incident actions")
