@@ -35,7 +35,6 @@ def cmd_serve(args) -> int:
     from .logs import setup_logging
     from .process import Services
 
-    setup_logging(args.log_level)
     cfg = _config(args)
     if not cfg.webhook_secret and not args.insecure:
         print("incident-bot: INCIDENT_BOT_WEBHOOK_SECRET is not set. Set it (and the same secret token on the "
@@ -44,6 +43,7 @@ def cmd_serve(args) -> int:
     if not cfg.gitlab_token:
         print("incident-bot: GITLAB_TOKEN is not set (the bot user's token with the api scope).", file=sys.stderr)
         return 2
+    setup_logging(args.log_level)
     services = Services.from_config(cfg)
     queue = build_queue(cfg, services)
     if not args.no_worker:

@@ -83,7 +83,17 @@ class JsonFormatter(logging.Formatter):
 
 
 class _JsonHandler(logging.StreamHandler):
-    """Marker class, so setup_logging can replace its own handler and leave others alone."""
+    """Marker class, so setup_logging can replace its own handler and leave others alone.
+    Without a stream it writes to whatever sys.stderr is at the time (it may be swapped, as under pytest)."""
+
+    def __init__(self, stream: Any = None):
+        super().__init__(stream)
+        self._follow_stderr = stream is None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._follow_stderr:
+            self.stream = sys.stderr
+        super().emit(record)
 
 
 def setup_logging(level: str | int = "INFO", stream: Any = None) -> logging.Handler:
@@ -96,7 +106,7 @@ def setup_logging(level: str | int = "INFO", stream: Any = None) -> logging.Hand
     for handler in list(root.handlers):
         if isinstance(handler, _JsonHandler):
             root.removeHandler(handler)
-    handler = _JsonHandler(stream or sys.stderr)
+    handler = _JsonHandler(stream)
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level)
