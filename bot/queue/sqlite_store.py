@@ -1,0 +1,226 @@
+"""The SQLite store: delivery records, dedupe keys, lane locks and worker heartbeats in ``ib_*`` tables."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from typing import Any, Callable, Iterable
+
+from .records import _FIELDS
+
+
+class _SqliteStore:
+    kind = "sqlite"
+
+    DDL = (
+        "create table if not exists ib_delivery ("
+        " id text primary key, pos integer not null, lane text not null, issue_key text, event text,"
+        " status text not null, attempts integer not null default 0, last_error text, received_at text,"
+        " dedupe_key text, payload text not null, next_at real, claim text, owner text, started_at real,"
+        " created_at real not null, updated_at real not null, finished_at real)",
+        "create index if not exists ib_delivery_lane_pos on ib_delivery (lane, status, pos)",
+        "create index if not exists ib_delivery_status_pos on ib_delivery (status, pos)",
+        "create table if not exists ib_dedupe (key text primary key, delivery_id text, expires_at real not null)",
+        "create index if not exists ib_dedupe_expires on ib_dedupe (expires_at)",
+        "create table if not exists ib_lock (lane text primary key, owner text not null, expires_at real not null)",
+        "create table if not exists ib_worker (token text primary key, ident text, pid integer, last_seen real)",
+    )
+
+    def __init__(self, path: str):
+        self.path = path
+        self._local = threading.local()
+        # Threads of one process take turns here rather than in SQLite's busy handler, which sleeps in
+        # growing steps and would put those sleeps on the webhook's acknowledgement path.
+        self._write = threading.Lock()
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        conn = self._conn()
+        for statement in self.DDL:
+            self._retry_locked(lambda s=statement: conn.execute(s))
+
+    # -- plumbing
+    @staticmethod
+    def _retry_locked(fn: Callable[[], Any], seconds: float = 30.0) -> Any:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            self._retry_locked(lambda: conn.execute("pragma journal_mode=wal"))
+            conn.execute("pragma synchronous=FULL")
+            conn.execute("pragma busy_timeout=30000")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    @contextlib.contextmanager
+    def _tx(self):
+        conn = self._conn()
+        with self._write:
+            self._retry_locked(lambda: conn.execute("begin immediate"))
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("rollback")
+                raise
+            else:
+                conn.execute("commit")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @staticmethod
+    def _row(row: sqlite3.Row | None) -> dict | None:
+        return None if row is None else dict(row)
+
+    # -- operations
+    def ping(self) -> bool:
+        self._conn().execute("select 1 from ib_delivery limit 1").fetchall()
+        return True
+
+    def add(self, rec: dict, key: str, ttl: float, now: float) -> bool:
+        with self._tx() as c:
+            if c.execute("select 1 from ib_delivery where id=?", (rec["id"],)).fetchone():
+                return False
+            row = c.execute("select expires_at from ib_dedupe where key=?", (key,)).fetchone()
+            if row is not None and row[0] > now:
+                return False
+            c.execute("insert or replace into ib_dedupe (key, delivery_id, expires_at) values (?,?,?)",
+                      (key, rec["id"], now + ttl))
+            pos = c.execute("select coalesce(max(pos), 0) + 1 from ib_delivery").fetchone()[0]
+            rec = dict(rec, pos=pos)
+            cols = [f for f in _FIELDS if f in rec]
+            c.execute(f"insert into ib_delivery ({', '.join(cols)}) values ({', '.join('?' * len(cols))})",
+                      [rec[f] for f in cols])
+            return True
+
+    def get(self, delivery_id: str) -> dict | None:
+        return self._row(self._conn().execute("select * from ib_delivery where id=?", (delivery_id,)).fetchone())
+
+    def lane_head(self, lane: str) -> dict | None:
+        row = self._conn().execute(
+            "select * from ib_delivery where lane=? and status in ('queued','retrying','running')"
+            " order by pos limit 1", (lane,)).fetchone()
+        return self._row(row)
+
+    def heads(self) -> list[dict]:
+        rows = self._conn().execute(
+            "select d.* from ib_delivery d join (select lane, min(pos) as p from ib_delivery"
+            " where status in ('queued','retrying','running') group by lane) h on d.lane=h.lane and d.pos=h.p"
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def running(self) -> list[dict]:
+        return [dict(r) for r in self._conn().execute("select * from ib_delivery where status='running'")]
+
+    def claim(self, delivery_id: str, claim: str, owner: str, now: float) -> dict | None:
+        with self._tx() as c:
+            cur = c.execute(
+                "update ib_delivery set status='running', claim=?, owner=?, started_at=?, updated_at=?,"
+                " attempts=attempts+1 where id=? and status in ('queued','retrying','running')",
+                (claim, owner, now, now, delivery_id))
+            if cur.rowcount != 1:
+                return None
+            return self._row(c.execute("select * from ib_delivery where id=?", (delivery_id,)).fetchone())
+
+    def finish(self, rec: dict, claim: str | None, status: str, now: float, last_error: str | None = None,
+               next_at: float | None = None, keep_error: bool = False) -> bool:
+        """Move a claimed record to status (conditional on its claim): done/failed/dead leave the lane;
+        retrying/queued stay in it."""
+        finished = now if status in ("done", "failed", "dead") else None
+        error_sql = "last_error=coalesce(?, last_error)" if keep_error else "last_error=?"
+        with self._tx() as c:
+            cur = c.execute(
+                f"update ib_delivery set status=?, {error_sql}, next_at=?, claim=null, owner=null,"
+                " updated_at=?, finished_at=? where id=? and claim is ?",
+                (status, last_error, next_at, now, finished, rec["id"], claim))
+            return cur.rowcount == 1
+
+    def requeue(self, delivery_id: str, now: float) -> dict | None:
+        with self._tx() as c:
+            cur = c.execute(
+                "update ib_delivery set status='queued', attempts=0, last_error=null, next_at=null, claim=null,"
+                " owner=null, started_at=null, finished_at=null, updated_at=?,"
+                " pos=(select coalesce(max(pos), 0) + 1 from ib_delivery)"
+                " where id=? and status in ('dead','failed','done')", (now, delivery_id))
+            if cur.rowcount != 1:
+                return None
+            return self._row(c.execute("select * from ib_delivery where id=?", (delivery_id,)).fetchone())
+
+    def records(self, dead_only: bool = False, limit: int | None = None) -> list[dict]:
+        sql = "select * from ib_delivery"
+        if dead_only:
+            sql += " where status='dead'"
+        sql += " order by pos desc"
+        params: tuple = ()
+        if limit:
+            sql += " limit ?"
+            params = (int(limit),)
+        rows = [dict(r) for r in self._conn().execute(sql, params)]
+        rows.reverse()
+        return rows
+
+    def depth(self) -> int:
+        return self._conn().execute(
+            "select count(*) from ib_delivery where status in ('queued','retrying','running')").fetchone()[0]
+
+    # -- locks and workers
+    def try_lock(self, lane: str, value: str, now: float, ttl: float, owner_dead: Callable[[str], bool]) -> bool:
+        with self._tx() as c:
+            row = c.execute("select owner, expires_at from ib_lock where lane=?", (lane,)).fetchone()
+            if row is not None and row[1] > now and not owner_dead(row[0]):
+                return False
+            c.execute("insert or replace into ib_lock (lane, owner, expires_at) values (?,?,?)",
+                      (lane, value, now + ttl))
+            return True
+
+    def lock_owner(self, lane: str) -> str | None:
+        row = self._conn().execute("select owner, expires_at from ib_lock where lane=?", (lane,)).fetchone()
+        if row is None or row[1] <= time.time():
+            return None
+        return row[0]
+
+    def release_lock(self, lane: str, value: str) -> None:
+        self._retry_locked(lambda: self._conn().execute(
+            "delete from ib_lock where lane=? and owner=?", (lane, value)))
+
+    def refresh_locks(self, held: Iterable[tuple[str, str]], now: float, ttl: float) -> None:
+        held = list(held)
+        if not held:
+            return
+        with self._tx() as c:
+            c.executemany("update ib_lock set expires_at=? where lane=? and owner=?",
+                          [(now + ttl, lane, value) for lane, value in held])
+
+    def heartbeat(self, token: str, ident: str, pid: int, now: float, ttl: float) -> None:
+        with self._tx() as c:
+            c.execute("insert or replace into ib_worker (token, ident, pid, last_seen) values (?,?,?,?)",
+                      (token, ident, pid, now))
+            c.execute("delete from ib_worker where last_seen < ?", (now - 10 * ttl,))
+
+    def get_worker(self, token: str) -> tuple[str, int, float] | None:
+        row = self._conn().execute("select ident, pid, last_seen from ib_worker where token=?",
+                                   (token,)).fetchone()
+        return None if row is None else (row[0], int(row[1]), float(row[2]))
+
+    def remove_worker(self, token: str) -> None:
+        self._retry_locked(lambda: self._conn().execute("delete from ib_worker where token=?", (token,)))
+
+    def purge(self, now: float, done_retention: float) -> None:
+        with self._tx() as c:
+            c.execute("delete from ib_dedupe where expires_at < ?", (now,))
+            c.execute("delete from ib_delivery where status='done' and finished_at < ?", (now - done_retention,))
