@@ -6,6 +6,8 @@ user, which the bot ignores), then the command runs at a fixed `--now`.
 
 from __future__ import annotations
 
+import copy
+import itertools
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -14,12 +16,12 @@ import pytest
 from bot.cli import main
 from bot.executor import parse_marker
 from bot.gitlab import GitLab
+from bot.sandbox import MAINTAINER
 from bot.state import IncidentState, Role, read_block, render_block, write_block
 from bot.timeutil import iso, utcnow
 
 UTC = timezone.utc
 SEC = timedelta(seconds=1)
-PROJECT = "support/incidents"
 
 
 def t(hh: int, mm: int = 0, ss: int = 0, day: int = 27) -> datetime:
@@ -27,6 +29,36 @@ def t(hh: int, mm: int = 0, ss: int = 0, day: int = 27) -> datetime:
 
 
 # -- helpers ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def shared_world(tmp_path_factory):
+    """One sandbox and one bot for the module (each World costs threads and file descriptors)."""
+    from world import World
+
+    w = World(str(tmp_path_factory.mktemp("cadence")))
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def world(shared_world):
+    """The shared sandbox and bot, with a project of its own for this test (members and webhook alike)."""
+    from world import PEOPLE, SECRET
+
+    w = copy.copy(shared_world)
+    sb = w.sb
+    w.project = sb.add_project(f"support/cadence-{next(_PROJECTS)}")
+    w.pid, w.path = w.project["id"], w.project["path_with_namespace"]
+    sb.add_member(w.pid, w.bot_user["id"], MAINTAINER)
+    for name, level in PEOPLE.items():
+        sb.add_member(w.pid, w.users[name]["id"], level)
+    sb.add_hook(w.pid, w.bot.webhook_url, token=SECRET)
+    sb.reset_calls()
+    return w
+
+
+_PROJECTS = itertools.count(1)
+
+
 @pytest.fixture
 def run(world, monkeypatch, capsys):
     """run(*args, now=...) -> (exit code, stdout, stderr); the bot user's token, the sandbox's URL."""
@@ -34,8 +66,8 @@ def run(world, monkeypatch, capsys):
     monkeypatch.setenv("GITLAB_TOKEN", world.bot_user["token"])
     monkeypatch.delenv("INCIDENT_BOT_CONFIG", raising=False)
 
-    def _run(*args, now: datetime | str | None = None, project: str = PROJECT):
-        argv = ["cadence", "--project", project, *args]
+    def _run(*args, now: datetime | str | None = None, project: str | None = None):
+        argv = ["cadence", "--project", project or world.path, *args]
         if now is not None:
             argv += ["--now", now if isinstance(now, str) else iso(now)]
         capsys.readouterr()
@@ -296,8 +328,8 @@ def test_text_table_lists_due_reminded_and_skipped(world, run):
     lines = out.splitlines()
     assert lines[0] == "incident-bot cadence at 2026-11-27 10:15 UTC"
     assert lines[2].split() == ["PROJECT", "ISSUE", "SEV", "STATUS", "DUE", "REMINDED"]
-    row = next(line for line in lines if line.startswith(PROJECT))
-    assert row.split() == [PROJECT, f"#{iid}", "SEV2", "active", "overdue", "overdue"]
+    row = next(line for line in lines if line.startswith(world.path))
+    assert row.split() == [world.path, f"#{iid}", "SEV2", "active", "overdue", "overdue"]
     assert "    skipped  response_target: initial update posted at 2026-11-27 10:00 UTC" in out
     assert "    skipped  stale_mitigation, role_release: " not in out  # different reasons stay apart
     assert "Checked 1 incidents in 1 project(s): 1 open, 0 recently closed" in out
@@ -310,7 +342,7 @@ def test_json_output_shape(world, run):
     world.settle()
     report = run_json(run, now=t(10, 15))
     assert set(report) == {"now", "dry_run", "projects", "summary", "api_calls", "incidents", "errors"}
-    assert report["now"] == "2026-11-27T10:15:00Z" and report["projects"] == [PROJECT] and report["errors"] == []
+    assert report["now"] == "2026-11-27T10:15:00Z" and report["projects"] == [world.path] and report["errors"] == []
     assert report["summary"] == {"incidents_checked": 2, "open": 2, "closed": 0, "reminders_due": 1,
                                  "incidents_due": 1, "reminders_posted": 1, "notes_posted": 1,
                                  "skipped_checks": report["summary"]["skipped_checks"], "errors": 0}
@@ -340,8 +372,8 @@ def test_incident_updated_after_the_listing_is_not_overwritten(world, monkeypatc
     world.comment(iid, "/incident update\nsummary: rolled back\nnext: 60m\n")  # handled after our listing
     assert world.state(iid).update_count == 1
     cfg = load_config(env={"GITLAB_URL": world.sb.url, "GITLAB_TOKEN": world.bot_user["token"]})
-    row = check_issue(gl, cfg, Renderer(), listed, PROJECT, due, dry_run=False, open_=True,
-                      report=Report(due, False, [PROJECT]))
+    row = check_issue(gl, cfg, Renderer(), listed, world.path, due, dry_run=False, open_=True,
+                      report=Report(due, False, [world.path]))
     world.settle()
     assert row.reminded == [] and row.error is None
     assert {"kind": "overdue", "reason": "no longer due: the incident changed since the listing"} in row.skipped
