@@ -10,6 +10,7 @@ $(BIN)/python:
 
 # A plain (non-editable) install, as a user gets it.
 $(VENV)/.installed: $(BIN)/python pyproject.toml $(shell find bot templates -type f -not -name '*.pyc')
+	rm -rf build  # setuptools' build cache would ship modules that were since removed
 	$(BIN)/python -m pip install --quiet ".[test]"
 	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps .
 	touch $@
