@@ -45,8 +45,13 @@ class LocalBot:
         return self.queue.wait_idle(timeout)
 
     def stop(self) -> None:
-        self._server.close()
-        self.queue.stop()
+        # waitress has no stop(): close every channel from inside its loop (the loop ends when none is
+        # left), then end its worker threads, which hold queue connections of their own.
+        channels = self._server._map
+        self._server.trigger.pull_trigger(lambda: [c.close() for c in list(channels.values())])
+        self._thread.join(5)
+        self._server.task_dispatcher.shutdown()
+        self.queue.close()
 
     def __enter__(self) -> "LocalBot":
         return self.start()

@@ -260,6 +260,15 @@ class DeliveryQueue:
         consumer.stop(graceful=True)
         self._finish_stop(wait_workers=True)
 
+    def close(self) -> None:
+        """Stop the workers and release this thread's store connections and huey's (for embedding
+        several queues in one process, as the tests and the demo do)."""
+        self.stop()
+        with contextlib.suppress(Exception):
+            self._store.close()
+        with contextlib.suppress(Exception):
+            self.huey.storage.close()
+
     def _make_consumer(self, cls: type, workers: int) -> Consumer:
         return cls(self.huey, workers=workers, periodic=False, initial_delay=0.05, backoff=1.5,
                    max_delay=max(0.05, self._f("poll_max_seconds")), scheduler_interval=1,
