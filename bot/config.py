@@ -189,7 +189,7 @@ class Config:
             raise ConfigError("command_prefix must not be empty")
         if not isinstance(d["regions"], dict) or not d["regions"]:
             raise ConfigError("regions: expected a mapping of region name to {start, end}")
-        self.regions  # parses every shift, raising ConfigError on a bad one
+        _ = self.regions  # parses every shift, raising ConfigError on a bad one
         for name in d["regions"]:
             if name not in d["labels"]["region"]:
                 d["labels"]["region"][name] = f"region::{name.lower()}"

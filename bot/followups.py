@@ -99,7 +99,7 @@ def create_postmortem(d: "Delivery", key: str) -> None:
     gl.link_issues(pm.project_id, pm.iid, incident.project_id, incident.iid)
     note = d.render("postmortem_opened.md.j2", postmortem_iid=pm.iid,
                     assignee=holder.username if holder and assignee_id else None)
-    d.writer.post(Reply("postmortem", note, extra={"postmortem": str(pm.iid)}), f"postmortem-{pm.iid}")
+    d.writer.post(Reply("postmortem", note, extra={"postmortem": str(pm.iid)}), f"postmortem-{pm.iid}", internal=d.internal)
     new = copy.deepcopy(state)
     new.postmortem_iid = pm.iid
     d.writer.write_state(new, None)
@@ -181,7 +181,7 @@ def sync_actions(d: "Delivery", key: str, *, reply: bool = False) -> None:
             digest = hashlib.sha1(" ".join(sorted(p["item"] for p in problems)).encode()).hexdigest()[:12]
             body = d.render("postmortem_owners.md.j2", owners=[p for p in problems if p["owner"]],
                             dates=[p for p in problems if p["due"]])
-            d.writer.post(Reply("action-problems", body), f"actions-{digest}")
+            d.writer.post(Reply("action-problems", body), f"actions-{digest}", internal=d.internal)
         # Re-read just before writing, so a person's edit made meanwhile is kept.
         fresh = gl.get_issue(pm.project_id, pm.iid)
         text = link_items(fresh.description, opened)
@@ -191,7 +191,7 @@ def sync_actions(d: "Delivery", key: str, *, reply: bool = False) -> None:
         status = action_status(parse_actions(d.writer.issue.description), d.now.date())
         body = d.render("postmortem_actions.md.j2", opened=sorted(set(opened.values())),
                         total=sum(len(v) for v in status.values()))
-        d.writer.post(Reply("actions", body), key)
+        d.writer.post(Reply("actions", body), key, internal=d.internal)
 
 
 def sync_actions_reply(d: "Delivery", key: str) -> None:
@@ -220,7 +220,7 @@ def postmortem_status(d: "Delivery", key: str) -> None:
     body = d.render("postmortem_status.md.j2", postmortem={"iid": pm.iid, "title": pm.title},
                     incident_iid=ref[1] if ref and ref[0] == pm.project_id else None, today=today.isoformat(),
                     status=action_status(parse_actions(pm.description), today))
-    d.writer.post(Reply("status", body), key)
+    d.writer.post(Reply("status", body), key, internal=d.internal)
 
 
 JOBS = {

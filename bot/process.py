@@ -84,6 +84,7 @@ class Delivery:
         self.writer = IssueWriter(gl, self.cfg, self.render, gl.get_issue(project_id, iid),
                                   self.bot.get("username"), now)
         self.rebuilt: str | None = None
+        self.internal = False  # replies follow the triggering note: internal notes get internal replies
         self.state = self._load_state(declaring)
         self._members: dict[str, Role | None] = {}
 
@@ -128,6 +129,7 @@ class Delivery:
             if effects.state is None:
                 effects.state = self.state
             self.rebuilt = None
+        self.internal = internal
         self.writer.apply(effects, key, internal=internal)
         if effects.state is not None:
             self.state = effects.state

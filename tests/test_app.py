@@ -7,12 +7,12 @@ import json
 import time
 
 import pytest
+from conftest import FIXTURES
 
 from bot.app import create_app
 from bot.cli import main
 from bot.config import load_config
 from bot.queue import DeliveryQueue
-from conftest import FIXTURES
 
 SECRET = "topsecret"
 NOTE = (FIXTURES / "note_hook_issue.json").read_text()

@@ -285,3 +285,10 @@ def test_api_calls_per_flow(world, capsys):
             print(f"  {name}: {c['reads']} reads, {c['writes']} writes")
     assert calls["edit with no new item"]["writes"] == 0
     assert calls["follow-up closed (tick)"]["writes"] == 1
+
+
+def test_replies_to_an_internal_note_on_a_postmortem_are_internal(world):
+    _, pm_iid = resolved_incident(world)
+    world.comment(pm_iid, "/incident status", internal=True)
+    reply = world.bot_notes(pm_iid)[-1]
+    assert reply["internal"] is True and "kind=status" in reply["body"]
