@@ -83,7 +83,9 @@ def run_once(sb: Sandbox, label: str, n: int) -> dict:
     report = json.loads(out.getvalue())
     calls = [c for c in sb.calls if c["user"] == "incident-bot"]
     listing = [c for c in calls if c["method"] == "GET" and LISTING.match(c["path"])]
-    open_listing = [c for c in listing if "state=opened" in c["query"]]
+    followup_listing = [c for c in listing if "postmortem" in c["query"]]
+    listing_incidents = [c for c in listing if c not in followup_listing]
+    open_listing = [c for c in listing_incidents if "state=opened" in c["query"]]
     closed_listing = [c for c in listing if "state=closed" in c["query"]]
     other_reads = [c for c in calls if c["method"] == "GET" and c not in listing]
     writes = [c for c in calls if c["method"] != "GET"]
@@ -91,6 +93,7 @@ def run_once(sb: Sandbox, label: str, n: int) -> dict:
     notes = [c for c in writes if c["method"] == "POST" and c["path"].endswith("/notes")]
     s = report["summary"]
     return {"label": label, "wall": wall, "open_listing": len(open_listing), "closed_listing": len(closed_listing),
+            "followup_listing": len(followup_listing),
             "other_reads": len(other_reads), "writes": len(writes), "block_writes": len(puts),
             "note_writes": len(notes), "checked": s["incidents_checked"], "reminded": s["notes_posted"],
             "reminders": s["reminders_posted"], "target_listing": math.ceil(n / 100)}
@@ -128,14 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     first, second = results
     print()
     print(f"open listing: {first['open_listing']} calls, target ceil({args.incidents}/100) = {first['target_listing']}"
-          f"; closed listing (role release after resolution): {first['closed_listing']} call(s), apart")
+          f"; closed listing (role release after resolution): {first['closed_listing']} call(s), apart"
+          f"; follow-up listing (overdue postmortem actions): {first['followup_listing']} call(s), apart")
     print(f"other reads: {first['other_reads']} = one fresh read per reminded incident ({first['reminded']}), "
           "taken just before writing so a command handled since the listing is not overwritten")
     print(f"writes: {first['writes']} = 2 per reminded incident: {first['block_writes']} block PUTs (reminder keys "
           f"recorded first) + {first['note_writes']} notes (one per incident; "
           f"{first['reminders']} reminders in all)")
     print(f"second run at the same --now: {second['writes']} writes, {second['other_reads']} other reads, "
-          f"{second['open_listing'] + second['closed_listing']} listing calls")
+          f"{second['open_listing'] + second['closed_listing'] + second['followup_listing']} listing calls")
     ok = (first["open_listing"] == first["target_listing"] and first["other_reads"] == first["reminded"]
           and first["writes"] == 2 * first["reminded"] and second["writes"] == 0 and second["other_reads"] == 0)
     print("as designed: listing = ceil(N/100), writes = 2 per reminded incident, second run writes nothing"

@@ -44,6 +44,7 @@ from .cadence import Reminder, Skip, check_incident, mark_sent
 from .config import Config, ConfigError, load_config
 from .executor import IssueWriter, marker
 from .gitlab import GitLab, GitLabRefused, Issue, RetryableGitLabError
+from .postmortem import action_of, followup_overdue, mark_reminded, reminded_on
 from .render import Renderer, incident_context
 from .state import BlockError, IncidentState, read_block
 from .timeutil import human, iso, parse_time, utcnow
@@ -250,17 +251,43 @@ def _post(gl: GitLab, cfg: Config, renderer: Renderer, issue: Issue, state: Inci
 # -- postmortem action items (issue #4, item 8) -----------------------------------------------------
 def check_postmortem_actions(gl: GitLab, cfg: Config, renderer: Renderer, project: str, now: datetime, *,
                              dry_run: bool, report: Report) -> list[Row]:
-    """PLACEHOLDER, not implemented here: overdue postmortem action items, one reminder a day to the owner.
-
-    Owned by the postmortem work (bot/postmortem.py: `parse_actions`, `overdue_actions(items, today)`,
-    `overdue_reminder_key(postmortem_iid, item, today)`). Intended shape, within this command's call
-    budget: list the open postmortem issues (cfg.labels["postmortem"]) with `_list` (one call per 100),
-    parse their action items from the listed descriptions, let `overdue_actions(...)` decide, render
-    templates/reminder_action_overdue.md.j2 (context: incident, mentions, item, due, owner) with the daily
-    key in the marker; record the key where postmortem.py keeps action state, before the note (same
-    order as `_post`), so a second run the same day writes nothing. Return one Row per item checked.
-    """
-    return []
+    """Overdue follow-up issues (label postmortem::action, open, due date passed): one reminder a day to
+    the owner (the assignee). Read from the listing alone (one call per 100 open follow-ups); the day of
+    the last reminder is kept in the follow-up's description, written before the note as for incidents."""
+    today = now.date()
+    rows = []
+    for issue in _list(gl, report, project, [cfg.labels["postmortem_action"]], state="opened"):
+        if not followup_overdue(issue.due_date, today):
+            continue
+        row = Row(project, issue.iid, issue.title, True, issue.web_url, status="follow-up")
+        rows.append(row)
+        if reminded_on(issue.description) == today:
+            row.skip("action_overdue", f"already reminded today ({today.isoformat()})")
+            continue
+        owners = [a["username"] for a in issue.assignees if a.get("username")]
+        if not owners:
+            row.skip("action_overdue", "overdue, but no owner to remind (unassigned)")
+            continue
+        key = f"action-overdue-{issue.iid}-{today.isoformat()}"
+        row.due = [Due("action_overdue", key, owners)]
+        ref = action_of(issue.description)
+        row.note = renderer.render("reminder_action_overdue.md.j2", mentions=owners, item=issue.title,
+                                   due=issue.due_date, owner=owners[0], postmortem=ref[1] if ref else None)
+        row.note += "\n\n" + marker("reminder", key)
+        if dry_run:
+            continue
+        try:
+            _retrying(gl.update_issue, issue.project_id, issue.iid,
+                      description=mark_reminded(issue.description, today))
+            report.calls["writes"] += 1
+            _retrying(gl.create_note, issue.project_id, issue.iid, row.note)
+            report.calls["writes"] += 1
+            row.reminded = ["action_overdue"]
+        except GitLabError as exc:
+            row.error = str(exc)
+            if _fatal(exc):
+                raise Unreachable(str(exc)) from exc
+    return rows
 
 
 # -- the pass ---------------------------------------------------------------------------------------

@@ -289,3 +289,31 @@ def action_status(items: Iterable[ActionItem], today: date) -> dict[str, list[Ac
         else:
             out["open"].append(item)
     return out
+
+
+# -- overdue follow-up issues (the scheduled check) ------------------------------------------------
+REMINDED_MARKER = "<!-- incident-bot:action-reminded {day} -->"
+_REMINDED = re.compile(r"<!-- incident-bot:action-reminded (\d{4}-\d{2}-\d{2}) -->")
+
+
+def followup_overdue(due_date: str | None, today: date) -> bool:
+    """A follow-up issue is overdue from the day after its due date."""
+    try:
+        return due_date is not None and date.fromisoformat(due_date) < today
+    except ValueError:
+        return False
+
+
+def reminded_on(description: str | None) -> date | None:
+    """The last day a follow-up issue was reminded (kept in its description, so the check reads nothing else)."""
+    m = _REMINDED.search(description or "")
+    return date.fromisoformat(m.group(1)) if m else None
+
+
+def mark_reminded(description: str | None, today: date) -> str:
+    """Record today's reminder in the follow-up's description; only the bot's marker line changes."""
+    text = description or ""
+    line = REMINDED_MARKER.format(day=today.isoformat())
+    if _REMINDED.search(text):
+        return _REMINDED.sub(line, text, count=1)
+    return text.rstrip("\n") + "\n\n" + line + "\n"

@@ -286,16 +286,17 @@ def test_second_run_at_the_same_now_writes_nothing(world, run):
     world.sb.reset_calls()
     code, out, err = run(now=t(10, 15))
     assert code == 0, err
-    # Reads: the open and the closed listing, and one fresh read per incident with something due.
-    # Writes: block + note per reminded incident. (The bot ignores the webhooks these cause without a call.)
-    assert world.sb.count_calls(user="incident-bot") == {"reads": 2 + 3, "writes": 2 * 3}
+    # Reads: the open and the closed incident listings and the follow-up listing, and one fresh read per
+    # incident with something due. Writes: block + note per reminded incident. (The bot ignores the
+    # webhooks these cause without a call.)
+    assert world.sb.count_calls(user="incident-bot") == {"reads": 3 + 3, "writes": 2 * 3}
     assert world.sb.count_calls(user="incident-bot", kind=r"/issues/\d+$") == {"reads": 3, "writes": 3}
     assert world.sb.count_calls(user="incident-bot", kind=r"/notes$") == {"reads": 0, "writes": 3}
     assert "Posted: 3 notes holding 3 reminders" in out
     world.sb.reset_calls()
     code, out, err = run(now=t(10, 15))
     assert code == 0, err
-    assert world.sb.count_calls(user="incident-bot") == {"reads": 2, "writes": 0}
+    assert world.sb.count_calls(user="incident-bot") == {"reads": 3, "writes": 0}
     assert "Posted: 0 notes" in out and out.count("already reminded at 2026-11-27T10:15:00Z") == 3
     assert all(len(reminder_notes(world, iid)) == 1 for iid in due) and reminder_notes(world, quiet) == []
 
@@ -306,7 +307,7 @@ def test_dry_run_changes_nothing_and_prints_the_text(world, run):
     world.sb.reset_calls()
     code, out, err = run("--dry-run", now=t(10, 15))
     assert code == 0, err
-    assert world.sb.count_calls(user="incident-bot") == {"reads": 2, "writes": 0}
+    assert world.sb.count_calls(user="incident-bot") == {"reads": 3, "writes": 0}
     assert world.issue(iid) == before and reminder_notes(world, iid) == []
     assert "dry run: nothing was changed" in out
     assert "    due      overdue: to @carol" in out
@@ -346,7 +347,7 @@ def test_json_output_shape(world, run):
     assert report["summary"] == {"incidents_checked": 2, "open": 2, "closed": 0, "reminders_due": 1,
                                  "incidents_due": 1, "reminders_posted": 1, "notes_posted": 1,
                                  "skipped_checks": report["summary"]["skipped_checks"], "errors": 0}
-    assert report["api_calls"] == {"listing": 2, "reads": 1, "writes": 2}
+    assert report["api_calls"] == {"listing": 3, "reads": 1, "writes": 2}
     row = by_iid(report, due)
     assert set(row) == {"project", "iid", "title", "open", "web_url", "severity", "status", "due", "reminded",
                         "skipped", "note", "error"}
@@ -444,3 +445,29 @@ def test_rejected_token_exits_non_zero(world, run, monkeypatch):
     monkeypatch.setenv("GITLAB_TOKEN", "not-a-token")
     code, out, err = run(now=t(10, 15))
     assert code == 1 and "GitLab answered 401" in err and "nothing was checked" in err
+
+
+def test_overdue_follow_up_gets_one_reminder_a_day_to_its_owner(world, run):
+    project = world.gl("incident-bot").projects.get(world.pid, lazy=True)
+    overdue = project.issues.create({"title": "Add a runbook", "labels": "postmortem::action",
+                                     "assignee_ids": [world.users["carol"]["id"]], "due_date": "2026-11-26",
+                                     "description": "Follow-up of postmortem #9."})
+    due_today = project.issues.create({"title": "Not yet", "labels": "postmortem::action",
+                                       "assignee_ids": [world.users["carol"]["id"]], "due_date": "2026-11-27"})
+    unowned = project.issues.create({"title": "Nobody", "labels": "postmortem::action", "due_date": "2026-11-01"})
+    world.settle()
+    world.sb.reset_calls()
+    code, out, err = run(now=t(10, 0))
+    assert code == 0, err
+    notes = [n for n in world.sb.notes(world.pid, overdue.iid) if not n["system"]]
+    assert len(notes) == 1 and notes[0]["body"].startswith("@carol ")
+    assert "was due on 2026-11-26" in notes[0]["body"]
+    assert world.issue(overdue.iid)["description"].startswith("Follow-up of postmortem #9.")
+    assert [n for n in world.sb.notes(world.pid, due_today.iid) if not n["system"]] == []
+    assert "no owner to remind" in out and [n for n in world.sb.notes(world.pid, unowned.iid)
+                                             if not n["system"]] == []
+    world.sb.reset_calls()
+    run(now=t(18, 0))  # the same day: nothing
+    assert world.sb.count_calls(user="incident-bot")["writes"] == 0
+    run(now=t(9, 0, day=28))  # the next day: one more
+    assert len([n for n in world.sb.notes(world.pid, overdue.iid) if not n["system"]]) == 2

@@ -505,7 +505,8 @@ REMINDERS = {
     "reminder_handoff.md.j2": dict(region="EMEA", next_region="AMER", shift_end="2026-11-27 16:00 UTC"),
     "reminder_role_release.md.j2": dict(roles=["cmoc"], resolved="2026-11-27 12:00 UTC"),
     "reminder_stale_mitigation.md.j2": dict(mitigated_at="2026-11-27 08:00 UTC"),
-    "reminder_action_overdue.md.j2": dict(item="Add a runbook\n/close", due="2026-12-15", owner="carol"),
+    "reminder_action_overdue.md.j2": dict(item="Add a runbook\n/close", due="2026-12-15", owner="carol",
+                                         postmortem=42),
 }
 
 
