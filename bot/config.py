@@ -51,7 +51,6 @@ DEFAULTS: dict[str, Any] = {
     "handoff_lead_minutes": 30,
     "role_release_after_hours": 24,
     "stale_mitigation_hours": 24,
-    "action_reminder_hours": 24,
     "queue": {
         "url": None,  # redis://host:6379/0 for scale-out; None means the embedded SQLite file
         "sqlite_path": "incident-bot-queue.db",
@@ -60,6 +59,12 @@ DEFAULTS: dict[str, Any] = {
         "max_retries": 5,
         "retry_base_seconds": 2.0,
         "retry_max_seconds": 300.0,
+        "sweep_seconds": 5.0,  # how often a worker looks for deliveries a dead worker left running
+        "heartbeat_ttl_seconds": 60.0,
+        "stale_running_minutes": 30.0,
+        "poll_max_seconds": 0.5,
+        "lock_ttl_seconds": 120.0,
+        "done_retention_hours": None,  # None: as long as the dedupe window
     },
 }
 

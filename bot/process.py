@@ -230,10 +230,14 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
         user_id = found["id"] if found else None
     level = gl.access_level(project_id, user_id) if user_id is not None else None
     if level is None or level < cfg.min_access_level:
-        d = Delivery(services, gl, project_id, iid, now)
-        body = d.render("refusal.md.j2", reason=f"incident commands need at least {_level_name(cfg.min_access_level)} "
-                                                f"access to this project")
-        d.writer.post(Reply("refusal", body), f"note-{event.note_id}-refused", internal=event.internal)
+        # Only a reply: no need to read the issue or its state for it.
+        ref = event.issue
+        issue = Issue(ref.project_id, ref.iid, ref.id, ref.title, "", list(ref.labels), [], {}, ref.state or "opened",
+                      ref.confidential, None, None)
+        writer = IssueWriter(gl, cfg, services.renderer.render, issue, bot.get("username"), now)
+        body = services.renderer.render("refusal.md.j2", reason=f"incident commands need at least "
+                                        f"{_level_name(cfg.min_access_level)} access to this project")
+        writer.post(Reply("refusal", body), f"note-{event.note_id}-refused", internal=event.internal)
         return "refused: access level"
 
     d = Delivery(services, gl, project_id, iid, now, declaring=any(c.verb == "declare" for c in commands))

@@ -176,6 +176,8 @@ def test_permissions(world):
     before = world.issue(iid)["description"]
     world.comment(iid, "/incident resolve", who="rita")  # Reporter
     assert "Developer" in world.last_reply(iid)
+    world.comment(iid, "/incident cmoc me", who="outsider")  # not a member at all
+    assert "Developer" in world.last_reply(iid) and world.kinds(iid).count("refusal") == 2
     assert world.issue(iid)["state"] == "opened" and world.issue(iid)["description"] == before
 
 

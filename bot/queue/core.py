@@ -19,6 +19,7 @@ from huey.consumer import Consumer
 from bot import metrics
 from bot.logs import log_context
 
+from ..config import DEFAULTS
 from .errors import PermanentError, QueueUnavailable, RetryableError, _error_text
 from .keys import dedupe_key
 from .liveness import _LOCAL_LOCK, _LOCAL_TOKENS, _pid_alive, _process_ident
@@ -27,21 +28,7 @@ from .sqlite_store import _SqliteStore
 
 LOG = logging.getLogger("incident_bot.queue")
 
-_QUEUE_DEFAULTS: dict[str, Any] = {
-    "url": None,
-    "sqlite_path": "incident-bot-queue.db",
-    "workers": 4,
-    "dedupe_hours": 24,
-    "max_retries": 5,
-    "retry_base_seconds": 2.0,
-    "retry_max_seconds": 300.0,
-    "sweep_seconds": 5.0,
-    "heartbeat_ttl_seconds": 60.0,
-    "stale_running_minutes": 30.0,
-    "poll_max_seconds": 0.5,
-    "lock_ttl_seconds": 120.0,
-    "done_retention_hours": None,
-}
+_QUEUE_DEFAULTS: dict[str, Any] = DEFAULTS["queue"]  # one place for the defaults: bot/config.py
 
 
 def _now_iso() -> str:
