@@ -25,7 +25,7 @@ def build_queue(cfg, services):
     from .queue import DeliveryQueue
 
     return DeliveryQueue(cfg, make_processor(services), url=cfg.queue_url or cfg.queue["url"],
-                         sqlite_path=cfg.queue["sqlite_path"])
+                         sqlite_path=cfg.queue["sqlite_path"], name=cfg.queue["name"])
 
 
 def cmd_serve(args) -> int:
@@ -76,7 +76,7 @@ def cmd_deliveries(args) -> int:
     from .queue import DeliveryQueue
 
     queue = DeliveryQueue(cfg, lambda d: None, url=cfg.queue_url or cfg.queue["url"],
-                          sqlite_path=cfg.queue["sqlite_path"])
+                          sqlite_path=cfg.queue["sqlite_path"], name=cfg.queue["name"])
     if args.action == "list":
         rows = queue.list(dead_only=args.dead)
         if args.format == "json":

@@ -53,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "stale_mitigation_hours": 24,
     "queue": {
         "url": None,  # redis://host:6379/0 for scale-out; None means the embedded SQLite file
+        "name": "incident-bot",  # the Redis key prefix: processes sharing a queue use the same name
         "sqlite_path": "incident-bot-queue.db",
         "workers": 4,
         "dedupe_hours": 24,

@@ -18,6 +18,7 @@ from .events import Actor, Event, IssueEvent, NoteEvent
 from .executor import IssueWriter
 from .fields import VERB_FIELDS, FieldError, validate_fields
 from .gitlab import GitLab, Issue
+from .logs import log_context
 from .rebuild import rebuild_state
 from .render import Renderer
 from .routing import CommandRefused, Context, Effects, Reply
@@ -246,7 +247,9 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
         if d.state is not None and d.state.was_handled(key):
             d.resume(key)
             continue
-        d.apply(run_command(d, cmd, event.actor.username), key, internal=event.internal)
+        with log_context(command=cmd.verb):
+            d.apply(run_command(d, cmd, event.actor.username), key, internal=event.internal)
+            log.info("command %s handled", cmd.verb)
     return "handled: " + ", ".join(c.verb for c in commands)
 
 
