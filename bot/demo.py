@@ -8,43 +8,48 @@ from __future__ import annotations
 
 import secrets
 import textwrap
+import threading
+from datetime import timedelta
 
 from .config import load_config
 from .local import LocalBot
 from .sandbox import DEVELOPER, MAINTAINER, Sandbox
+from .state import read_block
+from .timeutil import utcnow
 
 PEOPLE = {"alice": "Alice Ng (CMOC)", "bob": "Bob Ortiz (SMOC)", "carol": "Carol Sato (IMOC)"}
 
+# (minutes after detection, who, comment)
 SCRIPT = [
-    ("alice", "Customers report SSO logins failing. Declaring.\n\n"
+    (0, "alice", "Customers report SSO logins failing. Declaring.\n\n"
               "/incident declare sev1\n"
               "summary: SAML SSO logins fail for customers on GitLab.com\n"
               "services: SSO, web sign-in\n"
               "impact_type: feature unavailability\n"
               "customers: about 120 organisations\n"
               "actions:\n  - Collecting failing tenant IDs\n  - Paging infrastructure on-call\n"),
-    ("alice", "/incident cmoc me\n/incident smoc @bob\n/incident imoc @carol"),
-    ("alice", "/incident update\n"
+    (3, "alice", "/incident cmoc me\n/incident smoc @bob\n/incident imoc @carol"),
+    (9, "alice", "/incident update\n"
               "summary: Root cause narrowed to an expired IdP certificate cache\n"
               "progress:\n  - Identified the failing certificate cache\n  - Drafted the status page entry\n"
               "impact:\n  - All SAML tenants affected\n"
               "tickets: 48\n"
               "patterns: reports cluster in EMEA business hours\n"
               "next_steps:\n  - Roll the cache\n"),
-    ("alice", "/incident update\n"
+    (18, "alice", "/incident update\n"
               "summary: Cache rolled; sign-ins recovering\n"
               "progress:\n  - Rolled the certificate cache on all nodes\n"
               "tickets: 73\n"
               "next_steps:\n  - Watch error rates for 30 minutes\n"
               "next: 20m\n"),
-    ("alice", "/incident handoff emea\n"
+    (31, "alice", "/incident handoff apac\n"
               "summary: Sign-ins recovering after a cache roll; watching error rates.\n"
               "active_tickets: 61\npending_responses: 12\nescalated: 2\n"
               "priorities:\n  - Confirm recovery with the three largest tenants\n  - Send the resolution update\n"),
-    ("bob", "/incident resources\n"
+    (34, "bob", "/incident resources\n"
             "request_type: Update\ntickets: 61\nqueue_health: Strained\n"
             "amer: 4\nemea: 6\napac: 1\n"),
-    ("alice", "/incident resolve\n"
+    (52, "alice", "/incident resolve\n"
               "summary: The IdP certificate cache was rolled; SSO sign-ins work again.\n"
               "tickets: 88\n"),
 ]
@@ -60,26 +65,52 @@ def _world(sb: Sandbox, secret: str):
     return bot, project
 
 
+class DemoClock:
+    """The incident plays out over an hour of its own time, in a few seconds of ours."""
+
+    def __init__(self):
+        self.start = utcnow().replace(hour=14, minute=5, second=0, microsecond=0)  # AMER's shift
+        self.offset = timedelta()
+        self._lock = threading.Lock()
+
+    def __call__(self):
+        with self._lock:
+            return self.start + self.offset
+
+    def at(self, minutes: int) -> None:
+        with self._lock:
+            self.offset = timedelta(minutes=minutes)
+
+
 def run_demo() -> int:
     secret = secrets.token_hex(16)
-    with Sandbox() as sb:
+    clock = DemoClock()
+    with Sandbox(clock=clock) as sb:
         bot_user, project = _world(sb, secret)
         cfg = load_config(env={"GITLAB_URL": sb.url, "GITLAB_TOKEN": bot_user["token"],
                                "INCIDENT_BOT_WEBHOOK_SECRET": secret})
-        with LocalBot(cfg) as bot:
+        # Shifts that put the incident in AMER at first, whatever the real time is.
+        cfg.data["regions"] = {"APAC": {"start": "22:00", "end": "06:00"}, "EMEA": {"start": "06:00", "end": "14:00"},
+                               "AMER": {"start": "14:00", "end": "22:00"}}
+        with LocalBot(cfg, clock=clock) as bot:
             sb.add_hook(project["id"], bot.webhook_url, token=secret)
             alice = sb.client("alice").projects.get(project["id"])
             issue = alice.issues.create({"title": "SSO logins failing",
                                          "description": "Reported by several customers via Zendesk."})
             print(f"incident-bot demo: sandbox {sb.url}, bot {bot.url}, issue #{issue.iid}\n")
-            for who, text in SCRIPT:
+            for minutes, who, text in SCRIPT:
+                clock.at(minutes)
                 first_line = next(line for line in text.splitlines() if line.startswith("/incident"))
-                print(f"  @{who}: {first_line}")
+                print(f"  +{minutes:2d} min  @{who}: {first_line}")
                 sb.client(who).projects.get(project["id"], lazy=True).issues.get(issue.iid, lazy=True) \
                     .notes.create({"body": text})
                 _settle(sb, bot)
             print()
             _print_issue(sb, project["id"], issue.iid)
+            postmortem = read_block(sb.issue(project["id"], issue.iid)["description"]).postmortem_iid
+            if postmortem:
+                print("\nThe postmortem the resolve opened:\n")
+                _print_issue(sb, project["id"], postmortem)
             counts = sb.count_calls(user="incident-bot")
             print(f"\nGitLab API calls by the bot: {counts['reads']} reads, {counts['writes']} writes; "
                   f"webhooks delivered: {len(sb.deliveries)}; quick actions run by the bot: "

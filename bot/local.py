@@ -18,12 +18,15 @@ from .process import Services
 
 
 class LocalBot:
-    def __init__(self, cfg: Config, *, insecure: bool = False, threads: int = 8, workers: bool = True):
+    def __init__(self, cfg: Config, *, insecure: bool = False, threads: int = 8, workers: bool = True,
+                 clock=None):
         if cfg.queue["url"] is None and not cfg.queue_url and cfg.queue["sqlite_path"] == "incident-bot-queue.db":
             self._tmp = tempfile.mkdtemp(prefix="incident-bot-")
             cfg.data["queue"]["sqlite_path"] = os.path.join(self._tmp, "queue.db")
         self.cfg = cfg
         self.services = Services.from_config(cfg)
+        if clock is not None:
+            self.services.clock = clock
         self.queue = build_queue(cfg, self.services)
         self.app = create_app(cfg, self.queue, insecure=insecure)
         self._server = waitress.create_server(self.app, host="127.0.0.1", port=0, threads=threads)

@@ -37,6 +37,7 @@ class Services:
     renderer: Renderer
     connect: Callable[[str | None], GitLab]  # event uuid -> a GitLab adapter for this delivery
     bot_user: dict | None = None  # {"id", "username"}, fetched once
+    clock: Callable[[], datetime] = utcnow  # the demo plays an incident on a clock of its own
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -151,7 +152,7 @@ class Delivery:
 def process_event(event: Event, services: Services, *, event_uuid: str | None = None,
                   now: datetime | None = None) -> str:
     """Returns a short outcome for the log. Raises gitlab.RetryableGitLabError / GitLabRefused."""
-    now = now or utcnow()
+    now = now or services.clock()
     if isinstance(event, IssueEvent):
         return process_issue_event(event, services, event_uuid, now)
     if isinstance(event, NoteEvent):
