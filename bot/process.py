@@ -110,6 +110,9 @@ class Delivery:
         notes = self.gl.all_notes(self.issue.project_id, self.issue.iid)
         return rebuild_state(self.issue, notes, self.cfg, self.bot.get("username"))
 
+    def remember_member(self, role: Role) -> None:
+        self._members[role.username] = role
+
     def lookup_member(self, username: str) -> Role | None:
         if username not in self._members:
             user = self.gl.find_user(username)
@@ -243,6 +246,8 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
         return "refused: access level"
 
     d = Delivery(services, gl, project_id, iid, now, declaring=any(c.verb == "declare" for c in commands))
+    if event.actor.username:  # already known to be a member: `cmoc me` needs no second lookup
+        d.remember_member(Role(event.actor.username, user_id))
     for cmd in commands:
         key = f"note-{event.note_id}-{cmd.index}"
         if d.state is not None and d.state.was_handled(key):
