@@ -55,6 +55,8 @@ DEFAULTS: dict[str, Any] = {
         "url": None,  # redis://host:6379/0 for scale-out; None means the embedded SQLite file
         "name": "incident-bot",  # the Redis key prefix: processes sharing a queue use the same name
         "sqlite_path": "incident-bot-queue.db",
+        # NORMAL: an accepted delivery survives the bot being killed; FULL: also a power cut (slower acks).
+        "sqlite_synchronous": "NORMAL",
         "workers": 4,
         "dedupe_hours": 24,
         "max_retries": 5,

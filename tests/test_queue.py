@@ -526,3 +526,16 @@ def test_json_logs_with_context():
         "d1", 42, 7, "declare")
     assert "issue" not in lines[1] and lines[1]["delivery_id"] == "d1"
     assert "delivery_id" not in lines[2]
+
+
+def test_sqlite_synchronous_setting(tmp_path):
+    from bot.config import load_config as _load
+    from bot.queue import DeliveryQueue as _Queue
+
+    cfg = _load(env={})
+    cfg.data["queue"]["sqlite_synchronous"] = "FULL"
+    q = _Queue(cfg, lambda d: None, sqlite_path=str(tmp_path / "full.db"))
+    assert q._store._conn().execute("pragma synchronous").fetchone()[0] == 2  # FULL
+    cfg.data["queue"]["sqlite_synchronous"] = "OFF"
+    with pytest.raises(ValueError, match="NORMAL or FULL"):
+        _Queue(cfg, lambda d: None, sqlite_path=str(tmp_path / "off.db"))

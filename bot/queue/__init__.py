@@ -20,7 +20,8 @@ Order
     later deliveries wait behind it); a dead or failed head leaves the lane, and the lane moves on.
 
 Durability (at-least-once)
-    submit() writes the record and the dedupe key in one transaction (SQLite, synchronous=FULL) or one Lua
+    submit() writes the record and the dedupe key in one transaction (SQLite WAL; synchronous=NORMAL by
+    default, which survives a killed process, or FULL, which also survives a power cut) or one Lua
     script (Redis; durable as far as the Redis server's persistence is configured), then enqueues the huey
     wake-up. Each consumer process writes a heartbeat (token, host+pid-namespace identity, pid, last_seen).
     On worker start and then every ``sweep_seconds`` a sweeper:

@@ -77,8 +77,8 @@ class DeliveryQueue:
             raise ValueError(f"unsupported queue URL {url!r}: expected redis://... (or none for SQLite)")
         if not url:
             self.sqlite_path = sqlite_path or settings.get("sqlite_path") or "incident-bot-queue.db"
-            self._store = _SqliteStore(self.sqlite_path)
-            # Our own record is the durable truth (synchronous=FULL); a huey wake-up lost to a power cut is
+            self._store = _SqliteStore(self.sqlite_path, str(settings.get("sqlite_synchronous") or "NORMAL"))
+            # Our own record is the durable truth; a huey wake-up lost to a power cut is
             # re-created by the sweeper, so it need not wait for a second fsync on the acknowledgement path.
             self.huey = SqliteHuey(name, filename=self.sqlite_path, results=False, store_none=False, utc=True,
                                    timeout=30, fsync=False)

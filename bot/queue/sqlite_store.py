@@ -29,8 +29,13 @@ class _SqliteStore:
         "create table if not exists ib_worker (token text primary key, ident text, pid integer, last_seen real)",
     )
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, synchronous: str = "NORMAL"):
+        if synchronous.upper() not in ("NORMAL", "FULL"):
+            raise ValueError(f"queue.sqlite_synchronous: expected NORMAL or FULL, got {synchronous!r}")
         self.path = path
+        # NORMAL (WAL): a commit survives the process being killed, not a power cut; FULL survives both at
+        # the price of an fsync per delivery on the acknowledgement path.
+        self.synchronous = synchronous.upper()
         self._local = threading.local()
         # Threads of one process take turns here rather than in SQLite's busy handler, which sleeps in
         # growing steps and would put those sleeps on the webhook's acknowledgement path.
@@ -59,7 +64,7 @@ class _SqliteStore:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             self._retry_locked(lambda: conn.execute("pragma journal_mode=wal"))
-            conn.execute("pragma synchronous=FULL")
+            conn.execute(f"pragma synchronous={self.synchronous}")
             conn.execute("pragma busy_timeout=30000")
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
