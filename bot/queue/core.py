@@ -90,6 +90,10 @@ class DeliveryQueue:
         self._token: str | None = None
         self._ident = _process_ident()
         self._held: set[tuple[str, str]] = set()  # (lane, lock value) held by this process
+        # Lanes with a wake-up queued by this process and not yet picked up (SQLite, embedded workers):
+        # a second wake-up for the same lane would only cost a write on the acknowledgement path.
+        self._waking: dict[str, float] = {}
+        self._waking_lock = threading.Lock()
         self._active_claims: set[str] = set()
         self._state_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -144,6 +148,8 @@ class DeliveryQueue:
             LOG.info("duplicate delivery ignored", extra={"delivery_id": rec["id"], "dedupe_key": rec["dedupe_key"]})
             return False
         metrics.deliveries_accepted_total.inc()
+        if self._wake_pending(lane):
+            return True  # a queued drain of this lane reads the lane after it starts, so it will see this one
         try:
             self._drain_task(lane)
         except Exception as exc:  # stored: the sweeper will wake the lane
@@ -415,8 +421,24 @@ class DeliveryQueue:
             LOG.warning("could not wake lane %s: %s", lane, _error_text(exc))
 
     # -- the huey task
+    def _wake_pending(self, lane: str) -> bool:
+        """True when a wake-up for `lane` is already queued here; otherwise note the one about to be sent.
+        Only for SQLite with workers in this process; a wake-up older than a second is not trusted (another
+        process may have taken it), and the sweeper covers anything left over."""
+        if self.backend != "sqlite" or self._consumer is None:
+            return False
+        now = time.monotonic()
+        with self._waking_lock:
+            queued = self._waking.get(lane)
+            if queued is not None and now - queued < 1.0:
+                return True
+            self._waking[lane] = now
+            return False
+
     def _drain(self, lane: str) -> None:
         """Process the lane's deliveries in order, under the lane lock."""
+        with self._waking_lock:  # from here on, a new delivery in this lane needs a wake-up of its own
+            self._waking.pop(lane, None)
         if self._token is None:
             LOG.warning("drain called outside a worker; ignored")
             return

@@ -23,6 +23,8 @@ class _SqliteStore:
         " created_at real not null, updated_at real not null, finished_at real)",
         "create index if not exists ib_delivery_lane_pos on ib_delivery (lane, status, pos)",
         "create index if not exists ib_delivery_status_pos on ib_delivery (status, pos)",
+        # submit() asks for max(pos) on every delivery: without this index that is a scan of the table.
+        "create index if not exists ib_delivery_pos on ib_delivery (pos)",
         "create table if not exists ib_dedupe (key text primary key, delivery_id text, expires_at real not null)",
         "create index if not exists ib_dedupe_expires on ib_dedupe (expires_at)",
         "create table if not exists ib_lock (lane text primary key, owner text not null, expires_at real not null)",
