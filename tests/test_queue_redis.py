@@ -5,6 +5,7 @@ answers there; CI starts one."""
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 
@@ -18,7 +19,7 @@ try:  # tests/ is on sys.path under pytest's default import mode; a package impo
 except ImportError:  # pragma: no cover
     from tests import test_queue as shared
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = os.environ.get("INCIDENT_BOT_TEST_REDIS", "redis://127.0.0.1:6379/15")
 
 
 def _redis_or_reason():
