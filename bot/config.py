@@ -156,9 +156,6 @@ class Config:
             for name, r in self.data["regions"].items()
         }
 
-    def severity_label(self, sev: int) -> str:
-        return self.labels["severity"][sev]
-
     def cadence_minutes(self, status: str, severity: int) -> int:
         table = self.data["cadence"].get(status) or self.data["cadence"]["active"]
         return int(table[severity])

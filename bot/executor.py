@@ -107,10 +107,9 @@ class IssueWriter:
         for i, reply in enumerate(effects.replies):
             self.post(reply, key if i == 0 else f"{key}.{i}", internal=internal)
         if effects.state is not None:
-            self.write_state(effects.state, key, close=effects.close, reopen=effects.reopen)
+            self.write_state(effects.state, key, close=effects.close)
 
-    def write_state(self, state: IncidentState, key: str | None, *, close: bool = False,
-                    reopen: bool = False) -> None:
+    def write_state(self, state: IncidentState, key: str | None, *, close: bool = False) -> None:
         if key:
             state.mark_handled(key)
         table = self.render("state_table.md.j2", incident=self._incident(state))
@@ -126,8 +125,6 @@ class IssueWriter:
             changes["assignee_ids"] = wanted
         if close and self.issue.state == "opened":
             changes["state_event"] = "close"
-        if reopen and self.issue.state == "closed":
-            changes["state_event"] = "reopen"
         try:
             self.issue = self.gl.update_issue(self.issue.project_id, self.issue.iid, **changes)
         except GitLabRefused:

@@ -183,11 +183,6 @@ class GitLab:
             data = self.gl.http_get(f"/projects/{project_id}/issues/{iid}", **NO_WAIT)
         return _issue(data, project_id)
 
-    def project_id(self, id_or_path: str | int) -> int:
-        with self._translate():
-            data = self.gl.http_get(f"/projects/{gitlab.utils.EncodedId(id_or_path)}", **NO_WAIT)
-        return data["id"]
-
     def recent_notes(self, project_id: int, iid: int, count: int = 100) -> list[Note]:
         """The newest notes first: where the bot's latest markers are."""
         with self._translate():
@@ -233,9 +228,6 @@ class GitLab:
             for data in pages:
                 yield _issue(data, data.get("project_id") or project)
 
-    def iter_open_issues(self, project: str | int, labels: list[str]) -> Iterator[Issue]:
-        return self.iter_issues(project, labels)
-
     def search_issues(self, project_id: int, labels: list[str], search: str, *, state: str = "all") -> list[Issue]:
         """One page (100) of issues carrying all labels whose title or description contains `search`."""
         query = {"labels": ",".join(labels), "search": search, "state": state, "per_page": 100}
@@ -279,8 +271,3 @@ class GitLab:
                 if exc.response_code == 409:  # already linked: a repeated delivery
                     return
                 raise
-
-    def list_links(self, project_id: int, iid: int) -> list[dict]:
-        with self._translate():
-            return self.gl.http_get(f"/projects/{project_id}/issues/{iid}/links", **NO_WAIT)
-

@@ -36,7 +36,6 @@ class Effects:
     replies: list[Reply] = field(default_factory=list)
     state: IncidentState | None = None  # the new state; None leaves the issue untouched
     close: bool = False
-    reopen: bool = False
     # Named follow-up jobs with I/O that run after the state is written (e.g. "postmortem").
     followups: list[str] = field(default_factory=list)
 

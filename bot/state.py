@@ -116,10 +116,6 @@ class BlockError(ValueError):
     """The block is there but cannot be read."""
 
 
-def has_block(description: str | None) -> bool:
-    return bool(description) and BEGIN in description
-
-
 def read_block(description: str | None) -> IncidentState | None:
     """The state in the description; None when there is no block; BlockError when it is damaged."""
     text = description or ""

@@ -9,6 +9,6 @@ def test_demo_plays_a_whole_incident(capsys):
     for heading in ("## Incident #1 - SSO logins failing\n", " - UPDATE #1", " - UPDATE #2", " - HANDOFF",
                     " - SUPPORT RESOURCES", " - RESOLVED", " - SUPPORT SUMMARY"):
         assert heading in out, heading
-    assert "[closed]" in out and "| Resolved | 2026" in out or "| Status | Resolved |" in out
+    assert "[closed]" in out and "| Status | Resolved |" in out
     assert "0 hours 52 minutes" in out  # the demo's own clock: detection to resolution
     assert "quick actions run by the bot: 0" in out
