@@ -46,10 +46,10 @@ def cmd_serve(args) -> int:
     setup_logging(args.log_level)
     services = Services.from_config(cfg)
     queue = build_queue(cfg, services)
+    # A thread that holds the store's write lock needs the GIL back after each SQLite call; hand the GIL
+    # over more often, so that it is not kept waiting behind a busy web or worker thread.
+    sys.setswitchinterval(0.0005)
     if not args.no_worker:
-        # Worker threads share the GIL with the web threads: hand it over more often so an
-        # acknowledgement is not kept waiting behind a busy worker.
-        sys.setswitchinterval(0.0005)
         queue.start_workers()
     app = create_app(cfg, queue, insecure=args.insecure)
     log.info("serving on %s:%s", args.host, args.port)

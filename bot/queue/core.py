@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from huey import RedisHuey, SqliteHuey
 from huey.consumer import Consumer
+from huey.storage import SqliteStorage
 
 from bot import metrics
 from bot.logs import log_context
@@ -46,6 +47,15 @@ class _EmbeddedConsumer(Consumer):
 
     def _set_signal_handlers(self):
         pass
+
+
+class _HueySqliteStorage(SqliteStorage):
+    """huey's SQLite storage, leaving write-ahead-log checkpoints to the queue's housekeeping thread."""
+
+    def _create_connection(self):
+        conn = super()._create_connection()
+        conn.execute("pragma wal_autocheckpoint=0")
+        return conn
 
 
 class DeliveryQueue:
@@ -81,7 +91,7 @@ class DeliveryQueue:
             # Our own record is the durable truth; a huey wake-up lost to a power cut is
             # re-created by the sweeper, so it need not wait for a second fsync on the acknowledgement path.
             self.huey = SqliteHuey(name, filename=self.sqlite_path, results=False, store_none=False, utc=True,
-                                   timeout=30, fsync=False)
+                                   timeout=30, fsync=False, storage_class=_HueySqliteStorage)
             # One in-process lock for both connections to the file, so they never meet in SQLite's busy handler.
             self._store._write = self.huey.storage.lock
         self.backend = self._store.kind
@@ -102,6 +112,12 @@ class DeliveryQueue:
         self._sweeper_stop = threading.Event()
         self._last_purge = 0.0
         self._last_health = 0.0
+        # Lanes to wake, handed to the housekeeping thread: the acknowledgement waits only for the record.
+        self._wakes: dict[str, None] = {}
+        self._wakes_lock = threading.Lock()
+        self._wakes_ready = threading.Event()
+        self._housekeeper: threading.Thread | None = None
+        self._housekeeper_stop = threading.Event()
         metrics.set_queue_depth_source(self._safe_depth)
 
     # -- settings
@@ -148,13 +164,7 @@ class DeliveryQueue:
             LOG.info("duplicate delivery ignored", extra={"delivery_id": rec["id"], "dedupe_key": rec["dedupe_key"]})
             return False
         metrics.deliveries_accepted_total.inc()
-        if self._wake_pending(lane):
-            return True  # a queued drain of this lane reads the lane after it starts, so it will see this one
-        try:
-            self._drain_task(lane)
-        except Exception as exc:  # stored: the sweeper will wake the lane
-            LOG.warning("delivery stored but the wake-up failed: %s", _error_text(exc),
-                        extra={"delivery_id": rec["id"]})
+        self._wake_soon(lane)
         return True
 
     def healthy(self) -> bool:
@@ -245,6 +255,7 @@ class DeliveryQueue:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the workers: each finishes the delivery it is processing (up to timeout seconds)."""
+        self._stop_housekeeper()
         consumer = self._consumer
         if consumer is None:
             return
@@ -275,6 +286,7 @@ class DeliveryQueue:
         with _LOCAL_LOCK:
             _LOCAL_TOKENS[self._token] = os.getpid()
         self._heartbeat()
+        self._start_housekeeper()
         try:
             self._sweep(startup=True)
         except Exception:
@@ -282,6 +294,7 @@ class DeliveryQueue:
 
     def _finish_stop(self, wait_workers: bool) -> None:
         self._stopping.set()
+        self._stop_housekeeper()
         self._sweeper_stop.set()
         if self._sweeper is not None:
             self._sweeper.join(timeout=10)
@@ -421,6 +434,62 @@ class DeliveryQueue:
             LOG.warning("could not wake lane %s: %s", lane, _error_text(exc))
 
     # -- the huey task
+    # -- housekeeping: wake-ups and checkpoints, off the acknowledgement path
+    def _wake_soon(self, lane: str) -> None:
+        """Ask the housekeeping thread to wake `lane`. A wake-up lost with the process is re-created by the
+        sweeper (at the latest when the workers start), because the record is already stored."""
+        with self._wakes_lock:
+            self._wakes[lane] = None
+            if self._housekeeper is None:
+                self._start_housekeeper_locked()
+        self._wakes_ready.set()
+
+    def _start_housekeeper(self) -> None:
+        with self._wakes_lock:
+            if self._housekeeper is None:
+                self._start_housekeeper_locked()
+
+    def _start_housekeeper_locked(self) -> None:
+        self._housekeeper_stop.clear()
+        self._housekeeper = threading.Thread(target=self._housekeep_loop, name="incident-bot-queue-housekeeper",
+                                             daemon=True)
+        self._housekeeper.start()
+
+    def _stop_housekeeper(self) -> None:
+        with self._wakes_lock:
+            thread, self._housekeeper = self._housekeeper, None
+        if thread is None:
+            return
+        self._housekeeper_stop.set()
+        self._wakes_ready.set()
+        thread.join(timeout=10)
+        self._send_wakes()  # anything submitted while it stopped
+
+    def _housekeep_loop(self) -> None:
+        last_checkpoint = time.monotonic()
+        try:
+            while not self._housekeeper_stop.is_set():
+                self._wakes_ready.wait(0.5)
+                self._wakes_ready.clear()
+                self._send_wakes()
+                if time.monotonic() - last_checkpoint >= 0.5:
+                    last_checkpoint = time.monotonic()
+                    try:
+                        self._store.checkpoint()
+                    except Exception as exc:
+                        LOG.warning("queue store checkpoint failed: %s", _error_text(exc))
+            self._send_wakes()
+        finally:
+            with contextlib.suppress(Exception):
+                self._store.close()  # this thread's connection
+
+    def _send_wakes(self) -> None:
+        with self._wakes_lock:
+            lanes, self._wakes = list(self._wakes), {}
+        for lane in lanes:
+            if not self._wake_pending(lane):
+                self._wake(lane)  # a failure is logged; the sweeper wakes the lane later
+
     def _wake_pending(self, lane: str) -> bool:
         """True when a wake-up for `lane` is already queued here; otherwise note the one about to be sent.
         Only for SQLite with workers in this process; a wake-up older than a second is not trusted (another

@@ -272,5 +272,8 @@ class _RedisStore:
             pipe.zrem(self._k("done"), delivery_id)
         pipe.execute()
 
+    def checkpoint(self) -> None:
+        pass  # Redis persists on its own schedule
+
     def close(self) -> None:
         pass
