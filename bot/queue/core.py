@@ -50,7 +50,13 @@ class _EmbeddedConsumer(Consumer):
 
 
 class _HueySqliteStorage(SqliteStorage):
-    """huey's SQLite storage, leaving write-ahead-log checkpoints to the queue's housekeeping thread."""
+    """huey's SQLite storage, writing under the queue store's lock and leaving write-ahead-log checkpoints to
+    the queue's housekeeping thread."""
+
+    def __init__(self, *args, write_lock=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if write_lock is not None:
+            self.lock = write_lock
 
     def _create_connection(self):
         conn = super()._create_connection()
@@ -91,9 +97,8 @@ class DeliveryQueue:
             # Our own record is the durable truth; a huey wake-up lost to a power cut is
             # re-created by the sweeper, so it need not wait for a second fsync on the acknowledgement path.
             self.huey = SqliteHuey(name, filename=self.sqlite_path, results=False, store_none=False, utc=True,
-                                   timeout=30, fsync=False, storage_class=_HueySqliteStorage)
-            # One in-process lock for both connections to the file, so they never meet in SQLite's busy handler.
-            self._store._write = self.huey.storage.lock
+                                   timeout=30, fsync=False, storage_class=_HueySqliteStorage,
+                                   write_lock=self._store.write_lock)
         self.backend = self._store.kind
         self._drain_task = self.huey.task(name="incident_bot_drain")(self._drain)
 

@@ -12,6 +12,53 @@ from typing import Any, Callable, Iterable
 from .records import _FIELDS
 
 
+class WriteLock:
+    """One writer at a time in this process, acknowledgements first.
+
+    Every connection of the process to the queue file (ours and huey's) writes under this lock, so they
+    take turns here rather than in SQLite's busy handler, which sleeps in growing steps. A group commit
+    (urgent) goes before worker bookkeeping and huey's polling, which can wait a commit or two."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._held = False
+        self._urgent = 0  # urgent callers waiting
+
+    def acquire(self, urgent: bool = False) -> None:
+        with self._cond:
+            if urgent:
+                self._urgent += 1
+                try:
+                    while self._held:
+                        self._cond.wait()
+                finally:
+                    self._urgent -= 1
+            else:
+                while self._held or self._urgent:
+                    self._cond.wait()
+            self._held = True
+
+    def release(self) -> None:
+        with self._cond:
+            self._held = False
+            self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def urgent(self):
+        self.acquire(urgent=True)
+        try:
+            yield
+        finally:
+            self.release()
+
+    def __enter__(self) -> "WriteLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 class _SqliteStore:
     kind = "sqlite"
 
@@ -39,11 +86,10 @@ class _SqliteStore:
         # the price of an fsync per delivery on the acknowledgement path.
         self.synchronous = synchronous.upper()
         self._local = threading.local()
-        # Threads of one process take turns here rather than in SQLite's busy handler, which sleeps in
-        # growing steps and would put those sleeps on the webhook's acknowledgement path.
-        self._write = threading.Lock()
+        self.write_lock = WriteLock()  # huey's storage shares it (see DeliveryQueue)
         self._batch: list[dict] = []  # deliveries waiting for the next group commit
         self._batch_lock = threading.Lock()
+        self._committing = False  # a leader is writing a batch; newcomers wait for it
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
         conn = self._conn()
@@ -79,7 +125,7 @@ class _SqliteStore:
     @contextlib.contextmanager
     def _tx(self):
         conn = self._conn()
-        with self._write:
+        with self.write_lock:
             self._retry_locked(lambda: conn.execute("begin immediate"))
             try:
                 yield conn
@@ -109,47 +155,55 @@ class _SqliteStore:
         return True
 
     def add(self, rec: dict, key: str, ttl: float, now: float) -> bool:
-        """Store one delivery. Concurrent callers are committed together (group commit): the first to
-        arrive writes everyone waiting in one transaction, so N acknowledgements cost one lock handoff
-        and one commit instead of N. Each caller returns only after its own row is committed."""
-        job = {"args": (rec, key, ttl, now), "done": threading.Event(), "result": None, "error": None}
+        """Store one delivery. Concurrent callers are committed together (group commit): one of them, the
+        leader, writes everyone waiting in one transaction while the others sleep on their own event, so N
+        acknowledgements cost one lock handoff and one commit instead of N. Each caller returns only after
+        its own row is committed."""
+        job = {"args": (rec, key, ttl, now), "wake": threading.Event(), "lead": False, "result": None,
+               "error": None, "done": False}
         with self._batch_lock:
             self._batch.append(job)
-        while not job["done"].is_set():
-            if self._write.acquire(timeout=0.05):
-                try:
-                    if not job["done"].is_set():
-                        self._commit_batch()
-                finally:
-                    self._write.release()
+            if not self._committing:
+                self._committing = job["lead"] = True
+        while not job["done"]:
+            if job["lead"]:
+                self._commit_batch()
             else:
-                job["done"].wait(0.001)
+                job["wake"].wait()
         if job["error"] is not None:
             raise job["error"]
         return job["result"]
 
     def _commit_batch(self) -> None:
-        """Called with the write lock held: write every waiting delivery in one transaction."""
+        """The leader: write every waiting delivery in one transaction, then wake them, and hand the lead to
+        the first delivery that arrived meanwhile (so no caller commits for others for long)."""
         with self._batch_lock:
             jobs, self._batch = self._batch, []
-        if not jobs:
-            return
-        conn = self._conn()
         try:
-            self._retry_locked(lambda: conn.execute("begin immediate"))
-            try:
-                for job in jobs:
-                    job["result"] = self._add_one(conn, *job["args"])
-            except BaseException:
-                conn.execute("rollback")
-                raise
-            conn.execute("commit")
+            with self.write_lock.urgent():
+                conn = self._conn()
+                self._retry_locked(lambda: conn.execute("begin immediate"))
+                try:
+                    for job in jobs:
+                        job["result"] = self._add_one(conn, *job["args"])
+                except BaseException:
+                    conn.execute("rollback")
+                    raise
+                conn.execute("commit")
         except BaseException as exc:
             for job in jobs:
                 job["error"] = exc
         finally:
+            with self._batch_lock:
+                if self._batch:
+                    self._batch[0]["lead"] = True
+                    self._batch[0]["wake"].set()
+                else:
+                    self._committing = False
             for job in jobs:
-                job["done"].set()
+                job["done"] = True
+                job["lead"] = False
+                job["wake"].set()
 
     @staticmethod
     def _add_one(c, rec: dict, key: str, ttl: float, now: float) -> bool:
@@ -256,8 +310,8 @@ class _SqliteStore:
         return row[0]
 
     def release_lock(self, lane: str, value: str) -> None:
-        self._retry_locked(lambda: self._conn().execute(
-            "delete from ib_lock where lane=? and owner=?", (lane, value)))
+        with self._tx() as c:
+            c.execute("delete from ib_lock where lane=? and owner=?", (lane, value))
 
     def refresh_locks(self, held: Iterable[tuple[str, str]], now: float, ttl: float) -> None:
         held = list(held)
@@ -279,7 +333,8 @@ class _SqliteStore:
         return None if row is None else (row[0], int(row[1]), float(row[2]))
 
     def remove_worker(self, token: str) -> None:
-        self._retry_locked(lambda: self._conn().execute("delete from ib_worker where token=?", (token,)))
+        with self._tx() as c:
+            c.execute("delete from ib_worker where token=?", (token,))
 
     def purge(self, now: float, done_retention: float) -> None:
         with self._tx() as c:
