@@ -9,12 +9,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import time
 import uuid
 from typing import Protocol
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 
 from . import metrics
 from .commands import has_command
@@ -61,9 +62,14 @@ def verify_signature(key: str, headers, body: bytes, now: float | None = None) -
     return "signature mismatch"
 
 
-def _reject(reason: str, status: int, message: str) -> tuple[Response, int]:
+def _json(code: int, **fields) -> Response:
+    # Flask's jsonify goes through the app's JSON provider; on the acknowledgement path every step counts.
+    return Response(json.dumps(fields), code, mimetype="application/json")
+
+
+def _reject(reason: str, status: int, message: str) -> Response:
     metrics.delivery_rejected(reason)
-    return jsonify(error=message), status
+    return _json(status, error=message)
 
 
 def quick_ignore(event) -> str | None:
@@ -106,13 +112,13 @@ def create_app(cfg: Config, dispatcher: Dispatcher, *, insecure: bool = False) -
                 and "@" not in event.body:
             ignored = "no command"
         if ignored:
-            return jsonify(status="ignored", reason=ignored), 200
+            return _json(200, status="ignored", reason=ignored)
 
-        headers = {h: request.headers[h] for h in KEPT_HEADERS if h in request.headers}
+        headers = {h: v for h in KEPT_HEADERS if (v := request.headers.get(h)) is not None}
         issue = getattr(event, "issue", None)
         delivery = {
-            "id": request.headers.get("Idempotency-Key") or str(uuid.uuid4()),
-            "dedupe_key": dedupe_key(dict(request.headers), body, event.kind, event.object_id),
+            "id": headers.get("Idempotency-Key") or str(uuid.uuid4()),
+            "dedupe_key": dedupe_key(headers, body, event.kind, event.object_id),
             "issue_key": f"{issue.project_id}:{issue.iid}" if issue else None,
             "event": headers.get("X-Gitlab-Event"),
             "headers": headers,
@@ -125,8 +131,8 @@ def create_app(cfg: Config, dispatcher: Dispatcher, *, insecure: bool = False) -
             # Not stored, so not acknowledged: GitLab keeps the delivery and can resend it.
             return _reject("queue_unavailable", 503, "the delivery store cannot be reached")
         if not accepted:
-            return jsonify(status="duplicate"), 200
-        return jsonify(status="accepted", id=delivery["id"]), 202
+            return _json(200, status="duplicate")
+        return _json(202, status="accepted", id=delivery["id"])
 
     @app.errorhandler(413)
     def too_large(_exc):
@@ -135,8 +141,8 @@ def create_app(cfg: Config, dispatcher: Dispatcher, *, insecure: bool = False) -
     @app.get("/healthz")
     def healthz():
         if dispatcher.healthy():
-            return jsonify(status="ok"), 200
-        return jsonify(status="queue store unreachable"), 503
+            return _json(200, status="ok")
+        return _json(503, status="queue store unreachable")
 
     @app.get("/metrics")
     def metrics_endpoint():

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
-
-import waitress
 
 from .app import create_app
 from .cli import build_queue
 from .config import Config
 from .process import Services
+from .wsgi_server import ThreadedServer
 
 
 class LocalBot:
@@ -29,9 +27,8 @@ class LocalBot:
             self.services.clock = clock
         self.queue = build_queue(cfg, self.services)
         self.app = create_app(cfg, self.queue, insecure=insecure)
-        self._server = waitress.create_server(self.app, host="127.0.0.1", port=0, threads=threads)
-        self.url = f"http://127.0.0.1:{self._server.effective_port}"
-        self._thread = threading.Thread(target=self._server.run, name="incident-bot-http", daemon=True)
+        self._server = ThreadedServer(self.app, threads=threads, name="incident-bot")
+        self.url = self._server.url
         self._workers = workers
 
     @property
@@ -41,19 +38,14 @@ class LocalBot:
     def start(self) -> "LocalBot":
         if self._workers:
             self.queue.start_workers()
-        self._thread.start()
+        self._server.start()
         return self
 
     def wait_idle(self, timeout: float = 15.0) -> bool:
         return self.queue.wait_idle(timeout)
 
     def stop(self) -> None:
-        # waitress has no stop(): close every channel from inside its loop (the loop ends when none is
-        # left), then end its worker threads, which hold queue connections of their own.
-        channels = self._server._map
-        self._server.trigger.pull_trigger(lambda: [c.close() for c in list(channels.values())])
-        self._thread.join(5)
-        self._server.task_dispatcher.shutdown()
+        self._server.stop()  # its worker threads hold queue connections of their own
         self.queue.close()
 
     def __enter__(self) -> "LocalBot":

@@ -112,4 +112,8 @@ def setup_logging(level: str | int = "INFO", stream: Any = None) -> logging.Hand
     root.setLevel(level)
     # huey logs every task execution at INFO; keep it at WARNING unless debugging.
     logging.getLogger("huey").setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)
+    # waitress warns "Task queue depth is N" for every request that waits for a free thread: during a
+    # burst that is a line per webhook, written by the server's one I/O thread, which every acknowledgement
+    # needs. Kept for debugging only.
+    logging.getLogger("waitress.queue").setLevel(logging.DEBUG if level <= logging.DEBUG else logging.ERROR)
     return handler

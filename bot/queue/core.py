@@ -144,7 +144,8 @@ class DeliveryQueue:
             raise TypeError("a delivery is a dict")
         if not delivery.get("id"):
             delivery["id"] = str(uuid.uuid4())
-        delivery.setdefault("received_at", _now_iso())
+        if not delivery.get("received_at"):
+            delivery["received_at"] = _now_iso()
         if not delivery.get("dedupe_key"):
             delivery["dedupe_key"] = dedupe_key(delivery.get("headers"), delivery.get("body"),
                                                 delivery.get("event"), None)
@@ -443,6 +444,8 @@ class DeliveryQueue:
     def _wake_soon(self, lane: str) -> None:
         """Ask the housekeeping thread to wake `lane`. A wake-up lost with the process is re-created by the
         sweeper (at the latest when the workers start), because the record is already stored."""
+        if self._wake_pending(lane):
+            return  # a queued drain of this lane reads the lane after it starts, so it will see this one
         with self._wakes_lock:
             self._wakes[lane] = None
             if self._housekeeper is None:
@@ -492,8 +495,7 @@ class DeliveryQueue:
         with self._wakes_lock:
             lanes, self._wakes = list(self._wakes), {}
         for lane in lanes:
-            if not self._wake_pending(lane):
-                self._wake(lane)  # a failure is logged; the sweeper wakes the lane later
+            self._wake(lane)  # a failure is logged; the sweeper wakes the lane later
 
     def _wake_pending(self, lane: str) -> bool:
         """True when a wake-up for `lane` is already queued here; otherwise note the one about to be sent.

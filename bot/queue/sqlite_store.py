@@ -154,6 +154,10 @@ class _SqliteStore:
         self._conn().execute("select 1 from ib_delivery limit 1").fetchall()
         return True
 
+    # A leader keeps committing while deliveries keep arriving, up to this many batches: it is already
+    # running, and waking another thread to take over costs a scheduling delay on a busy machine.
+    LEAD_ROUNDS = 4
+
     def add(self, rec: dict, key: str, ttl: float, now: float) -> bool:
         """Store one delivery. Concurrent callers are committed together (group commit): one of them, the
         leader, writes everyone waiting in one transaction while the others sleep on their own event, so N
@@ -167,18 +171,30 @@ class _SqliteStore:
                 self._committing = job["lead"] = True
         while not job["done"]:
             if job["lead"]:
-                self._commit_batch()
+                self._lead()
             else:
                 job["wake"].wait()
         if job["error"] is not None:
             raise job["error"]
         return job["result"]
 
-    def _commit_batch(self) -> None:
-        """The leader: write every waiting delivery in one transaction, then wake them, and hand the lead to
-        the first delivery that arrived meanwhile (so no caller commits for others for long)."""
+    def _lead(self) -> None:
+        """Commit the waiting deliveries, batch after batch, then give up the lead: to nobody when none is
+        waiting, else to the first one waiting (so no caller commits for others for long)."""
+        for _ in range(self.LEAD_ROUNDS):
+            with self._batch_lock:
+                jobs, self._batch = self._batch, []
+            self._commit_batch(jobs)
+            with self._batch_lock:
+                if not self._batch:
+                    self._committing = False
+                    return
         with self._batch_lock:
-            jobs, self._batch = self._batch, []
+            self._batch[0]["lead"] = True
+            self._batch[0]["wake"].set()
+
+    def _commit_batch(self, jobs: list[dict]) -> None:
+        """Write the deliveries in one transaction, then wake their callers."""
         try:
             with self.write_lock.urgent():
                 conn = self._conn()
@@ -194,12 +210,6 @@ class _SqliteStore:
             for job in jobs:
                 job["error"] = exc
         finally:
-            with self._batch_lock:
-                if self._batch:
-                    self._batch[0]["lead"] = True
-                    self._batch[0]["wake"].set()
-                else:
-                    self._committing = False
             for job in jobs:
                 job["done"] = True
                 job["lead"] = False

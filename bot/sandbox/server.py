@@ -10,18 +10,12 @@ import time
 import uuid
 from typing import Any, Iterator
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-
+from ..wsgi_server import ThreadedServer
 from . import entities, payloads
 from .clock import Clock, system_clock
 from .hooks import Sender, build_request, wants
 from .store import DEVELOPER, Store
 from .wsgi import create_app
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:  # the call log is sb.calls
-        pass
 
 
 class Sandbox:
@@ -38,27 +32,23 @@ class Sandbox:
         self.quick_actions: list[dict[str, Any]] = []
         self._faults: list[dict[str, Any]] = []
         self._sender = Sender(self._delivered, timeout=hook_timeout)
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
         self._last_call = time.monotonic()
         self.url: str | None = None
 
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> "Sandbox":
-        self._server = make_server("127.0.0.1", 0, create_app(self), threaded=True, request_handler=_QuietHandler)
-        self.url = f"http://127.0.0.1:{self._server.port}"
+        # Enough threads for every caller to wait out `latency` at once.
+        self._server = ThreadedServer(create_app(self), threads=32, name="sandbox")
+        self.url = self._server.url
         self.store.base_url = self.url
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="sandbox-http", daemon=True)
-        self._thread.start()
+        self._server.start()
         self._sender.start()
         return self
 
     def stop(self) -> None:
         if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
+            self._server.stop()
             self._server = None
         self._sender.stop()
 

@@ -1,0 +1,29 @@
+"""A WSGI app on waitress, on a free loopback port, in a background thread: LocalBot and the sandbox run one.
+
+waitress keeps HTTP/1.1 connections alive, as GitLab and a real deployment do (werkzeug's development
+server closes every connection, which would make each API call of the bot pay for a new one).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import waitress
+
+
+class ThreadedServer:
+    def __init__(self, app, *, threads: int, name: str):
+        self._server = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads, ident=name)
+        self.url = f"http://127.0.0.1:{self._server.effective_port}"
+        self._thread = threading.Thread(target=self._server.run, name=f"{name}-http", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        # waitress has no stop(): close every channel from inside its loop (the loop ends when none is
+        # left), then end its worker threads.
+        channels = self._server._map
+        self._server.trigger.pull_trigger(lambda: [c.close() for c in list(channels.values())])
+        self._thread.join(5)
+        self._server.task_dispatcher.shutdown()
