@@ -22,8 +22,13 @@ Order
 Durability (at-least-once)
     submit() writes the record and the dedupe key in one transaction (SQLite WAL; synchronous=NORMAL by
     default, which survives a killed process, or FULL, which also survives a power cut) or one Lua
-    script (Redis; durable as far as the Redis server's persistence is configured), then enqueues the huey
-    wake-up. Each consumer process writes a heartbeat (token, host+pid-namespace identity, pid, last_seen).
+    script (Redis; durable as far as the Redis server's persistence is configured), and returns. A
+    housekeeping thread then enqueues the huey wake-up (at most one queued per lane when the workers
+    are in this process) and, for SQLite, checkpoints the write-ahead log every half second, so neither
+    is on the acknowledgement path. Concurrent submits to SQLite are written by one leader in one
+    transaction (group commit), and every write of the process, huey's included, takes turns on one
+    in-process lock that serves submits first. Each consumer process writes a heartbeat (token,
+    host+pid-namespace identity, pid, last_seen).
     On worker start and then every ``sweep_seconds`` a sweeper:
       - re-queues records left "running" by a worker that is gone (heartbeat expired, or same host and the pid
         no longer exists, or the same process no longer runs that claim) or that has been running for more
