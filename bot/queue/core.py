@@ -121,8 +121,7 @@ class DeliveryQueue:
         self._wakes: dict[str, None] = {}
         self._wakes_lock = threading.Lock()
         self._wakes_ready = threading.Event()
-        self._housekeeper: threading.Thread | None = None
-        self._housekeeper_stop = threading.Event()
+        self._housekeeper: tuple[threading.Thread, threading.Event] | None = None  # the thread, its stop
         metrics.set_queue_depth_source(self._safe_depth)
 
     # -- settings
@@ -439,7 +438,6 @@ class DeliveryQueue:
         except Exception as exc:
             LOG.warning("could not wake lane %s: %s", lane, _error_text(exc))
 
-    # -- the huey task
     # -- housekeeping: wake-ups and checkpoints, off the acknowledgement path
     def _wake_soon(self, lane: str) -> None:
         """Ask the housekeeping thread to wake `lane`. A wake-up lost with the process is re-created by the
@@ -458,25 +456,27 @@ class DeliveryQueue:
                 self._start_housekeeper_locked()
 
     def _start_housekeeper_locked(self) -> None:
-        self._housekeeper_stop.clear()
-        self._housekeeper = threading.Thread(target=self._housekeep_loop, name="incident-bot-queue-housekeeper",
-                                             daemon=True)
-        self._housekeeper.start()
+        stop = threading.Event()  # its own, so a thread started while another stops is not stopped too
+        thread = threading.Thread(target=self._housekeep_loop, args=(stop,), name="incident-bot-queue-housekeeper",
+                                  daemon=True)
+        self._housekeeper = (thread, stop)
+        thread.start()
 
     def _stop_housekeeper(self) -> None:
         with self._wakes_lock:
-            thread, self._housekeeper = self._housekeeper, None
-        if thread is None:
+            running, self._housekeeper = self._housekeeper, None
+        if running is None:
             return
-        self._housekeeper_stop.set()
+        thread, stop = running
+        stop.set()
         self._wakes_ready.set()
         thread.join(timeout=10)
         self._send_wakes()  # anything submitted while it stopped
 
-    def _housekeep_loop(self) -> None:
+    def _housekeep_loop(self, stop: threading.Event) -> None:
         last_checkpoint = time.monotonic()
         try:
-            while not self._housekeeper_stop.is_set():
+            while not stop.is_set():
                 self._wakes_ready.wait(0.5)
                 self._wakes_ready.clear()
                 self._send_wakes()
@@ -511,6 +511,7 @@ class DeliveryQueue:
             self._waking[lane] = now
             return False
 
+    # -- the huey task
     def _drain(self, lane: str) -> None:
         """Process the lane's deliveries in order, under the lane lock."""
         with self._waking_lock:  # from here on, a new delivery in this lane needs a wake-up of its own
