@@ -539,3 +539,92 @@ def test_sqlite_synchronous_setting(tmp_path):
     cfg.data["queue"]["sqlite_synchronous"] = "OFF"
     with pytest.raises(ValueError, match="NORMAL or FULL"):
         _Queue(cfg, lambda d: None, sqlite_path=str(tmp_path / "off.db"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The SQLite acknowledgement path: group commit, the write lock, wake-ups and checkpoints off that path
+
+
+def test_concurrent_submits_each_stored_once(backend):
+    """16 threads at once: every key is accepted exactly once (resends of one key included, even when they
+    land in the same group commit), and every accepted delivery has its own position."""
+    q = backend.make(lambda d: None)
+    results: dict[str, list[bool]] = defaultdict(list)
+    lock = threading.Lock()
+    start = threading.Barrier(16)
+
+    def sender(t: int) -> None:
+        start.wait()
+        for i in range(30):
+            n = t * 100 + i
+            d = delivery(n, issue=f"1:{n % 5}") if i % 3 else delivery(n, dedupe_key=f"shared-{i}")
+            accepted = q.submit(d)
+            with lock:
+                results[d["dedupe_key"]].append(accepted)
+
+    threads = [threading.Thread(target=sender, args=(t,)) for t in range(16)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert all(sum(flags) == 1 for flags in results.values()), {k: v for k, v in results.items() if sum(v) != 1}
+    rows = q._store.records()
+    assert len(rows) == len(results)
+    assert len({r["pos"] for r in rows}) == len(rows)
+
+
+def test_write_lock_serves_urgent_first():
+    from bot.queue.sqlite_store import WriteLock
+
+    lock, order = WriteLock(), []
+    lock.acquire()
+
+    def take(name: str, urgent: bool) -> None:
+        lock.acquire(urgent=urgent)
+        order.append(name)
+        lock.release()
+
+    normal = threading.Thread(target=take, args=("worker", False))
+    normal.start()
+    deadline = time.monotonic() + 5
+    while len(lock._cond._waiters) < 1 and time.monotonic() < deadline:  # the worker waits first
+        time.sleep(0.001)
+    urgent = threading.Thread(target=take, args=("acknowledgement", True))
+    urgent.start()
+    while lock._urgent < 1 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    lock.release()
+    normal.join(5)
+    urgent.join(5)
+    assert order == ["acknowledgement", "worker"]
+
+
+def test_failed_wake_up_is_recovered_by_the_sweeper(backend):
+    """submit() stores and returns; the wake-up is sent later. If sending it fails, the delivery still runs."""
+    seen = []
+    q = backend.make(lambda d: seen.append(d["id"]))
+    q.start_workers(2)
+    real, calls = q._drain_task, []
+
+    def failing_once(lane):
+        calls.append(lane)
+        if len(calls) == 1:
+            raise RuntimeError("huey storage unavailable")
+        return real(lane)
+
+    q._drain_task = failing_once
+    assert q.submit(delivery(1)) is True
+    deadline = time.monotonic() + 10
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert seen == ["d1"]
+    assert len(calls) >= 2  # the failed wake-up, then the sweeper's
+
+
+def test_checkpoints_left_to_the_housekeeping_thread(backend):
+    q = backend.make(lambda d: None)
+    q.submit(delivery(1))
+    assert q._store._conn().execute("pragma wal_autocheckpoint").fetchone()[0] == 0
+    with q.huey.storage.db() as cursor:
+        assert cursor.execute("pragma wal_autocheckpoint").fetchone()[0] == 0
+    assert q.huey.storage.lock is q._store.write_lock
