@@ -43,14 +43,6 @@ class WriteLock:
             self._held = False
             self._cond.notify_all()
 
-    @contextlib.contextmanager
-    def urgent(self):
-        self.acquire(urgent=True)
-        try:
-            yield
-        finally:
-            self.release()
-
     def __enter__(self) -> "WriteLock":
         self.acquire()
         return self
@@ -123,9 +115,11 @@ class _SqliteStore:
         return conn
 
     @contextlib.contextmanager
-    def _tx(self):
+    def _tx(self, urgent: bool = False):
+        """A write transaction under the write lock; `urgent` for the acknowledgement path (group commit)."""
         conn = self._conn()
-        with self.write_lock:
+        self.write_lock.acquire(urgent)
+        try:
             self._retry_locked(lambda: conn.execute("begin immediate"))
             try:
                 yield conn
@@ -134,6 +128,8 @@ class _SqliteStore:
                 raise
             else:
                 conn.execute("commit")
+        finally:
+            self.write_lock.release()
 
     def checkpoint(self) -> None:
         """Copy the write-ahead log into the database file without blocking writers (PASSIVE)."""
@@ -196,16 +192,9 @@ class _SqliteStore:
     def _commit_batch(self, jobs: list[dict]) -> None:
         """Write the deliveries in one transaction, then wake their callers."""
         try:
-            with self.write_lock.urgent():
-                conn = self._conn()
-                self._retry_locked(lambda: conn.execute("begin immediate"))
-                try:
-                    for job in jobs:
-                        job["result"] = self._add_one(conn, *job["args"])
-                except BaseException:
-                    conn.execute("rollback")
-                    raise
-                conn.execute("commit")
+            with self._tx(urgent=True) as conn:
+                for job in jobs:
+                    job["result"] = self._add_one(conn, *job["args"])
         except BaseException as exc:
             for job in jobs:
                 job["error"] = exc
