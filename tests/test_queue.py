@@ -573,7 +573,8 @@ def test_concurrent_submits_each_stored_once(backend):
     assert len({r["pos"] for r in rows}) == len(rows)
 
 
-def test_write_lock_serves_urgent_first():
+def test_write_lock_serves_urgent_first_and_strands_no_one():
+    """Release wakes one waiter at a time: every waiter still gets the lock, acknowledgements first."""
     from bot.queue.sqlite_store import WriteLock
 
     lock, order = WriteLock(), []
@@ -584,19 +585,25 @@ def test_write_lock_serves_urgent_first():
         order.append(name)
         lock.release()
 
-    normal = threading.Thread(target=take, args=("worker", False))
-    normal.start()
-    deadline = time.monotonic() + 5
-    while len(lock._cond._waiters) < 1 and time.monotonic() < deadline:  # the worker waits first
-        time.sleep(0.001)
-    urgent = threading.Thread(target=take, args=("acknowledgement", True))
-    urgent.start()
-    while lock._urgent < 1 and time.monotonic() < deadline:
-        time.sleep(0.001)
+    def wait_until(condition) -> None:
+        deadline = time.monotonic() + 5
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    workers = [threading.Thread(target=take, args=(f"worker-{i}", False)) for i in range(3)]
+    for t in workers:  # the workers wait first
+        t.start()
+    wait_until(lambda: lock._normal == 3)
+    acks = [threading.Thread(target=take, args=(f"ack-{i}", True)) for i in range(3)]
+    for t in acks:
+        t.start()
+    wait_until(lambda: lock._urgent == 3)
     lock.release()
-    normal.join(5)
-    urgent.join(5)
-    assert order == ["acknowledgement", "worker"]
+    for t in workers + acks:
+        t.join(5)
+    assert not any(t.is_alive() for t in workers + acks)
+    assert sorted(order[:3]) == ["ack-0", "ack-1", "ack-2"]
+    assert sorted(order[3:]) == ["worker-0", "worker-1", "worker-2"]
 
 
 def test_failed_wake_up_is_recovered_by_the_sweeper(backend):
@@ -628,3 +635,57 @@ def test_checkpoints_left_to_the_housekeeping_thread(backend):
     with q.huey.storage.db() as cursor:
         assert cursor.execute("pragma wal_autocheckpoint").fetchone()[0] == 0
     assert q.huey.storage.lock is q._store.write_lock
+
+
+def _rec(n: int, now: float) -> dict:
+    return {"id": f"d-{n}", "lane": "issue:1:1", "issue_key": "1:1", "event": "Note Hook", "status": "queued",
+            "attempts": 0, "last_error": None, "received_at": "2026-11-27T00:00:00Z", "dedupe_key": f"k-{n}",
+            "payload": "{}", "created_at": now, "updated_at": now}
+
+
+def test_one_batch_stores_new_keys_and_skips_live_keys_ids_and_repeats(tmp_path):
+    """The single-statement batch: a live key, an id already stored (its key expired) and a repeat within
+    the batch are each refused; the others are stored in batch order and claim their keys."""
+    from bot.queue.sqlite_store import _SqliteStore
+
+    store, now = _SqliteStore(str(tmp_path / "q.db")), time.time()
+    assert store.add(_rec(1, now), "live", 3600, now) is True
+    assert store.add(_rec(2, now), "expired", -1, now) is True  # stored, its key already expired
+
+    def job(rec, key):
+        return {"args": (rec, key, 3600, now + 1)}
+
+    jobs = [job(_rec(3, now + 1), "live"), job(_rec(4, now + 1), "new"), job(_rec(2, now + 1), "expired"),
+            job(_rec(5, now + 1), "new"), job(_rec(6, now + 1), "other")]
+    store._add_many(store._conn(), jobs)
+    assert [j["result"] for j in jobs] == [False, True, False, False, True]
+    rows = store._conn().execute("select id, pos from ib_delivery order by pos").fetchall()
+    assert [r[0] for r in rows] == ["d-1", "d-2", "d-4", "d-6"]
+    assert len({r[1] for r in rows}) == 4
+    keys = dict(store._conn().execute("select key, delivery_id from ib_dedupe").fetchall())
+    assert keys == {"live": "d-1", "expired": "d-2", "new": "d-4", "other": "d-6"}
+    assert "dedupe_expires" not in store.get("d-4")  # a record has the same fields in both stores
+
+
+def test_sqlite_file_from_before_the_dedupe_trigger_is_upgraded(tmp_path):
+    import sqlite3
+
+    from bot.queue.sqlite_store import _SqliteStore
+
+    path = str(tmp_path / "old.db")
+    old = sqlite3.connect(path)
+    old.execute("create table ib_delivery (id text primary key, pos integer not null, lane text not null,"
+                " issue_key text, event text, status text not null, attempts integer not null default 0,"
+                " last_error text, received_at text, dedupe_key text, payload text not null, next_at real,"
+                " claim text, owner text, started_at real, created_at real not null, updated_at real not null,"
+                " finished_at real)")
+    old.execute("insert into ib_delivery (id, pos, lane, status, payload, created_at, updated_at)"
+                " values ('old-1', 1, 'issue:1:1', 'queued', '{}', 1, 1)")
+    old.commit()
+    old.close()
+    store, now = _SqliteStore(path), time.time()
+    assert store.get("old-1")["status"] == "queued"
+    assert store.add(_rec(7, now), "k", 3600, now) is True
+    assert store.add(_rec(8, now), "k", 3600, now) is False
+    assert _SqliteStore(path).add(_rec(9, now), "k2", 3600, now) is True  # opening it again changes nothing
+    assert store.lane_head("issue:1:1")["id"] == "old-1"

@@ -11,37 +11,54 @@ from typing import Any, Callable, Iterable
 
 from .records import _FIELDS
 
+# Records are read by name: the table has a column more than a record (dedupe_expires, for the trigger).
+_SELECT = "select " + ", ".join(_FIELDS)
+_SELECT_D = "select " + ", ".join(f"d.{f}" for f in _FIELDS)
+
 
 class WriteLock:
     """One writer at a time in this process, acknowledgements first.
 
     Every connection of the process to the queue file (ours and huey's) writes under this lock, so they
     take turns here rather than in SQLite's busy handler, which sleeps in growing steps. A group commit
-    (urgent) goes before worker bookkeeping and huey's polling, which can wait a commit or two."""
+    (urgent) goes before worker bookkeeping and huey's polling, which can wait a commit or two. A release
+    wakes one waiter, not all: under load every commit would otherwise wake each waiting worker only for
+    it to find the lock taken again, and each of those wake-ups costs the acknowledgements the GIL."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        mutex = threading.Lock()
+        self._mutex = mutex
+        self._urgent_turn = threading.Condition(mutex)
+        self._normal_turn = threading.Condition(mutex)
         self._held = False
         self._urgent = 0  # urgent callers waiting
+        self._normal = 0  # others waiting
 
     def acquire(self, urgent: bool = False) -> None:
-        with self._cond:
+        with self._mutex:
             if urgent:
                 self._urgent += 1
                 try:
                     while self._held:
-                        self._cond.wait()
+                        self._urgent_turn.wait()
                 finally:
                     self._urgent -= 1
             else:
-                while self._held or self._urgent:
-                    self._cond.wait()
+                self._normal += 1
+                try:
+                    while self._held or self._urgent:
+                        self._normal_turn.wait()
+                finally:
+                    self._normal -= 1
             self._held = True
 
     def release(self) -> None:
-        with self._cond:
+        with self._mutex:
             self._held = False
-            self._cond.notify_all()
+            if self._urgent:
+                self._urgent_turn.notify()
+            elif self._normal:
+                self._normal_turn.notify()
 
     def __enter__(self) -> "WriteLock":
         self.acquire()
@@ -59,13 +76,19 @@ class _SqliteStore:
         " id text primary key, pos integer not null, lane text not null, issue_key text, event text,"
         " status text not null, attempts integer not null default 0, last_error text, received_at text,"
         " dedupe_key text, payload text not null, next_at real, claim text, owner text, started_at real,"
-        " created_at real not null, updated_at real not null, finished_at real)",
+        " created_at real not null, updated_at real not null, finished_at real, dedupe_expires real)",
         "create index if not exists ib_delivery_lane_pos on ib_delivery (lane, status, pos)",
         "create index if not exists ib_delivery_status_pos on ib_delivery (status, pos)",
         # submit() asks for max(pos) on every delivery: without this index that is a scan of the table.
         "create index if not exists ib_delivery_pos on ib_delivery (pos)",
         "create table if not exists ib_dedupe (key text primary key, delivery_id text, expires_at real not null)",
         "create index if not exists ib_dedupe_expires on ib_dedupe (expires_at)",
+        # A stored delivery claims its dedupe key (see _add_many): the key is written by this trigger, so
+        # storing a batch is one statement.
+        "create trigger if not exists ib_delivery_dedupe after insert on ib_delivery"
+        " when new.dedupe_key is not null and new.dedupe_expires is not null begin"
+        " insert into ib_dedupe (key, delivery_id, expires_at) values (new.dedupe_key, new.id, new.dedupe_expires)"
+        " on conflict (key) do update set delivery_id=excluded.delivery_id, expires_at=excluded.expires_at; end",
         "create table if not exists ib_lock (lane text primary key, owner text not null, expires_at real not null)",
         "create table if not exists ib_worker (token text primary key, ident text, pid integer, last_seen real)",
     )
@@ -85,7 +108,11 @@ class _SqliteStore:
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
         conn = self._conn()
-        for statement in self.DDL:
+        # The delivery table, then the column that files made before it lack, then the rest: the trigger
+        # uses that column.
+        self._retry_locked(lambda: conn.execute(self.DDL[0]))
+        self._add_column(conn, "ib_delivery", "dedupe_expires real")
+        for statement in self.DDL[1:]:
             self._retry_locked(lambda s=statement: conn.execute(s))
 
     # -- plumbing
@@ -99,6 +126,16 @@ class _SqliteStore:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.02)
+
+    def _add_column(self, conn: sqlite3.Connection, table: str, column: str) -> None:
+        name = column.split()[0]
+        if any(row[1] == name for row in conn.execute(f"pragma table_info({table})")):
+            return
+        try:
+            self._retry_locked(lambda: conn.execute(f"alter table {table} add column {column}"))
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):  # another process added it first
+                raise
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -115,11 +152,10 @@ class _SqliteStore:
         return conn
 
     @contextlib.contextmanager
-    def _tx(self, urgent: bool = False):
-        """A write transaction under the write lock; `urgent` for the acknowledgement path (group commit)."""
+    def _tx(self):
+        """A write transaction under the write lock (worker bookkeeping; not urgent)."""
         conn = self._conn()
-        self.write_lock.acquire(urgent)
-        try:
+        with self.write_lock_held():
             self._retry_locked(lambda: conn.execute("begin immediate"))
             try:
                 yield conn
@@ -128,6 +164,12 @@ class _SqliteStore:
                 raise
             else:
                 conn.execute("commit")
+
+    @contextlib.contextmanager
+    def write_lock_held(self, urgent: bool = False):
+        self.write_lock.acquire(urgent)
+        try:
+            yield
         finally:
             self.write_lock.release()
 
@@ -156,43 +198,47 @@ class _SqliteStore:
 
     def add(self, rec: dict, key: str, ttl: float, now: float) -> bool:
         """Store one delivery. Concurrent callers are committed together (group commit): one of them, the
-        leader, writes everyone waiting in one transaction while the others sleep on their own event, so N
-        acknowledgements cost one lock handoff and one commit instead of N. Each caller returns only after
-        its own row is committed."""
-        job = {"args": (rec, key, ttl, now), "wake": threading.Event(), "lead": False, "result": None,
-               "error": None, "done": False}
+        leader, writes everyone waiting in one transaction while the others sleep, so N acknowledgements
+        cost one lock handoff and one commit instead of N. Each caller returns only after its own row is
+        committed."""
+        # `wake` is held from the start; released once, when the leader has committed this job or hands it
+        # the lead. A bare lock rather than an Event: one lock operation on each side.
+        wake = threading.Lock()
+        wake.acquire()
+        job = {"args": (rec, key, ttl, now), "wake": wake, "lead": False, "result": None, "error": None,
+               "done": False}
         with self._batch_lock:
             self._batch.append(job)
             if not self._committing:
                 self._committing = job["lead"] = True
-        while not job["done"]:
-            if job["lead"]:
-                self._lead()
-            else:
-                job["wake"].wait()
+        if not job["lead"]:
+            wake.acquire()
+        if not job["done"]:  # it leads: from the start, or handed over
+            self._lead(job)
         if job["error"] is not None:
             raise job["error"]
         return job["result"]
 
-    def _lead(self) -> None:
+    def _lead(self, own: dict) -> None:
         """Commit the waiting deliveries, batch after batch, then give up the lead: to nobody when none is
         waiting, else to the first one waiting (so no caller commits for others for long)."""
         for _ in range(self.LEAD_ROUNDS):
             with self._batch_lock:
                 jobs, self._batch = self._batch, []
-            self._commit_batch(jobs)
+            self._commit_batch(jobs, own)
             with self._batch_lock:
                 if not self._batch:
                     self._committing = False
                     return
         with self._batch_lock:
             self._batch[0]["lead"] = True
-            self._batch[0]["wake"].set()
+            self._batch[0]["wake"].release()
 
-    def _commit_batch(self, jobs: list[dict]) -> None:
-        """Write the deliveries in one transaction, then wake their callers."""
+    def _commit_batch(self, jobs: list[dict], own: dict) -> None:
+        """Write the deliveries, then wake their callers (all but the leader's own)."""
         try:
-            with self._tx(urgent=True) as conn:
+            conn = self._conn()
+            with self.write_lock_held(urgent=True):
                 for start in range(0, len(jobs), self.ROWS_PER_STATEMENT):
                     self._add_many(conn, jobs[start:start + self.ROWS_PER_STATEMENT])
         except BaseException as exc:
@@ -201,82 +247,79 @@ class _SqliteStore:
         finally:
             for job in jobs:
                 job["done"] = True
-                job["lead"] = False
-                job["wake"].set()
+                if job is not own:
+                    job["wake"].release()
 
-    # A batch is written in a few statements whatever its size: each statement hands the GIL over and back
-    # while the write lock is held, and under load every acknowledgement waits for those handovers. 18
-    # parameters a row stays far below SQLite's limit of 32,766 per statement.
+    # A batch is stored by one statement, its own transaction, whatever its size: every call into SQLite
+    # hands the GIL over and has to wait to get it back, while the write lock is held and every caller in
+    # the batch waits. 20 parameters a row stays far below SQLite's limit of 32,766 per statement.
     ROWS_PER_STATEMENT = 500
-    _ROW_COLUMNS = tuple(f for f in _FIELDS if f != "pos")
-    _UPSERT_KEY = ("insert into ib_dedupe (key, delivery_id, expires_at) values {rows}"
-                   " on conflict (key) do update set delivery_id=excluded.delivery_id,"
-                   " expires_at=excluded.expires_at where ib_dedupe.expires_at <= ? returning key, delivery_id")
-    _INSERT = (f"insert or ignore into ib_delivery ({', '.join(_ROW_COLUMNS)}, pos) values {{rows}} returning id")
+    _ROW_COLUMNS = tuple(f for f in _FIELDS if f != "pos") + ("dedupe_expires",)
+    _INSERT = (
+        f"insert or ignore into ib_delivery ({', '.join(_ROW_COLUMNS)}, pos)"
+        f" select {', '.join(f'column{i + 1}' for i in range(len(_ROW_COLUMNS)))},"
+        f" (select coalesce(max(pos), 0) from ib_delivery) + column{len(_ROW_COLUMNS) + 1}"
+        f" from (values {{rows}})"
+        f" where not exists (select 1 from ib_dedupe where key = column{_ROW_COLUMNS.index('dedupe_key') + 1}"
+        f" and expires_at > ?)")
+    _ROW = "(" + ", ".join("?" * (len(_ROW_COLUMNS) + 1)) + ")"
 
     @classmethod
-    def _add_many(cls, c, jobs: list[dict]) -> None:
+    def _add_many(cls, c: sqlite3.Connection, jobs: list[dict]) -> None:
         """Store each job's delivery unless its dedupe key is live, and set job["result"].
 
-        Rows of one statement are applied in order, so of two deliveries with the same key (or id) in one
-        batch the first wins, as if they had come one after the other. RETURNING names the rows written: a
-        key whose live row was kept, or a delivery id already stored (a resend whose key had expired), is
-        not returned."""
+        The statement skips a row whose key is live, and ignores one whose id is already stored (a resend
+        whose key had expired); the trigger claims the key of each row stored. Of two deliveries with the
+        same key or id in one batch, the first one wins, as if they had come one after the other. The
+        SELECT reads ib_delivery, so SQLite evaluates it in full before inserting: max(pos) is read once."""
+        candidates, seen = [], set()
         for job in jobs:
+            rec, key, _ttl, _now = job["args"]
             job["result"] = False
-        now = jobs[0]["args"][3]
+            if ("key", key) in seen or ("id", rec["id"]) in seen:
+                continue
+            seen.update((("key", key), ("id", rec["id"])))
+            candidates.append(job)
         params: list = []
-        for job in jobs:
-            rec, key, ttl, at = job["args"]
-            params += (key, rec["id"], at + ttl)
-        won = cls._first_matches(jobs, c.execute(cls._UPSERT_KEY.format(rows=", ".join(["(?,?,?)"] * len(jobs))),
-                                                 params + [now]).fetchall(),
-                                 lambda job: (job["args"][1], job["args"][0]["id"]))
-        if not won:
+        for i, job in enumerate(candidates, start=1):
+            rec, key, ttl, now = job["args"]
+            params += [key if f == "dedupe_key" else rec.get(f) for f in cls._ROW_COLUMNS[:-1]]
+            params += (now + ttl, i)
+        params.append(max(job["args"][3] for job in candidates))
+        stored = c.execute(cls._INSERT.format(rows=", ".join([cls._ROW] * len(candidates))), params).rowcount
+        if stored == len(candidates):
+            for job in candidates:
+                job["result"] = True
             return
-        base = c.execute("select coalesce(max(pos), 0) from ib_delivery").fetchone()[0]
-        row = "(" + ", ".join("?" * (len(cls._ROW_COLUMNS) + 1)) + ")"
-        params = []
-        for i, job in enumerate(won, start=1):
+        if stored == 0:
+            return
+        # Some were skipped: a stored row is one whose created_at is this caller's (a record stored
+        # earlier under the same id has its own).
+        ids = [job["args"][0]["id"] for job in candidates]
+        created = dict(c.execute(f"select id, created_at from ib_delivery where id in ({', '.join('?' * len(ids))})",
+                                 ids).fetchall())
+        for job in candidates:
             rec = job["args"][0]
-            params += [rec.get(f) for f in cls._ROW_COLUMNS]
-            params.append(base + i)
-        stored = cls._first_matches(won, c.execute(cls._INSERT.format(rows=", ".join([row] * len(won))),
-                                                   params).fetchall(),
-                                    lambda job: (job["args"][0]["id"],))
-        for job in stored:
-            job["result"] = True
-
-    @staticmethod
-    def _first_matches(jobs: list[dict], returned: list, ident: Callable[[dict], tuple]) -> list[dict]:
-        """The jobs RETURNING named, each returned row matched to the first job (in batch order) it names."""
-        left = {tuple(r) for r in returned}
-        out = []
-        for job in jobs:
-            key = ident(job)
-            if key in left:
-                left.discard(key)
-                out.append(job)
-        return out
+            job["result"] = created.get(rec["id"]) == rec["created_at"]
 
     def get(self, delivery_id: str) -> dict | None:
-        return self._row(self._conn().execute("select * from ib_delivery where id=?", (delivery_id,)).fetchone())
+        return self._row(self._conn().execute(_SELECT + " from ib_delivery where id=?", (delivery_id,)).fetchone())
 
     def lane_head(self, lane: str) -> dict | None:
         row = self._conn().execute(
-            "select * from ib_delivery where lane=? and status in ('queued','retrying','running')"
+            _SELECT + " from ib_delivery where lane=? and status in ('queued','retrying','running')"
             " order by pos limit 1", (lane,)).fetchone()
         return self._row(row)
 
     def heads(self) -> list[dict]:
         rows = self._conn().execute(
-            "select d.* from ib_delivery d join (select lane, min(pos) as p from ib_delivery"
+            _SELECT_D + " from ib_delivery d join (select lane, min(pos) as p from ib_delivery"
             " where status in ('queued','retrying','running') group by lane) h on d.lane=h.lane and d.pos=h.p"
         ).fetchall()
         return [dict(r) for r in rows]
 
     def running(self) -> list[dict]:
-        return [dict(r) for r in self._conn().execute("select * from ib_delivery where status='running'")]
+        return [dict(r) for r in self._conn().execute(_SELECT + " from ib_delivery where status='running'")]
 
     def claim(self, delivery_id: str, claim: str, owner: str, now: float) -> dict | None:
         with self._tx() as c:
@@ -286,7 +329,7 @@ class _SqliteStore:
                 (claim, owner, now, now, delivery_id))
             if cur.rowcount != 1:
                 return None
-            return self._row(c.execute("select * from ib_delivery where id=?", (delivery_id,)).fetchone())
+            return self._row(c.execute(_SELECT + " from ib_delivery where id=?", (delivery_id,)).fetchone())
 
     def finish(self, rec: dict, claim: str | None, status: str, now: float, last_error: str | None = None,
                next_at: float | None = None, keep_error: bool = False) -> bool:
@@ -310,10 +353,10 @@ class _SqliteStore:
                 " where id=? and status in ('dead','failed','done')", (now, delivery_id))
             if cur.rowcount != 1:
                 return None
-            return self._row(c.execute("select * from ib_delivery where id=?", (delivery_id,)).fetchone())
+            return self._row(c.execute(_SELECT + " from ib_delivery where id=?", (delivery_id,)).fetchone())
 
     def records(self, dead_only: bool = False, limit: int | None = None) -> list[dict]:
-        sql = "select * from ib_delivery"
+        sql = _SELECT + " from ib_delivery"
         if dead_only:
             sql += " where status='dead'"
         sql += " order by pos desc"
