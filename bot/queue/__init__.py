@@ -26,8 +26,9 @@ Durability (at-least-once)
     housekeeping thread then enqueues the huey wake-up (at most one queued per lane when the workers
     are in this process) and, for SQLite, checkpoints the write-ahead log every half second, so neither
     is on the acknowledgement path. Concurrent submits to SQLite are written by one leader in one
-    transaction (group commit), and every write of the process, huey's included, takes turns on one
-    in-process lock that serves submits first. Each consumer process writes a heartbeat (token,
+    statement (group commit; a trigger writes the dedupe keys), and every write of the process, huey's
+    included, takes turns on one in-process lock that serves submits first. In the same process, workers
+    wait before each GitLab call while webhooks are being answered (``bot/ackfirst.py``). Each consumer process writes a heartbeat (token,
     host+pid-namespace identity, pid, last_seen).
     On worker start and then every ``sweep_seconds`` a sweeper:
       - re-queues records left "running" by a worker that is gone (heartbeat expired, or same host and the pid
