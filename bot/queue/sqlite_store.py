@@ -270,8 +270,9 @@ class _SqliteStore:
 
         The statement skips a row whose key is live, and ignores one whose id is already stored (a resend
         whose key had expired); the trigger claims the key of each row stored. Of two deliveries with the
-        same key or id in one batch, the first one wins, as if they had come one after the other. The
-        SELECT reads ib_delivery, so SQLite evaluates it in full before inserting: max(pos) is read once."""
+        same key or id in one batch, the first one wins, as if they had come one after the other (they are
+        sorted out here, before the statement). Row i gets max(pos) + i: unique and in batch order whether
+        SQLite reads max(pos) once or row by row."""
         candidates, seen = [], set()
         for job in jobs:
             rec, key, _ttl, _now = job["args"]
