@@ -189,8 +189,17 @@ def test_mentions_cmoc_then_smoc_then_author(world, run):
     assert reminder_notes(world, nobody)[0]["body"].startswith("@rita ")
 
 
-def test_declared_through_the_bot_then_left_alone_is_reminded(world, run):
+def no_handoff_reminders(monkeypatch, tmp_path) -> None:
+    """For tests of other reminders on an incident declared now: its region's shift may end within the
+    handoff lead at any time of day (handoffs have tests of their own, on a fixed clock)."""
+    config = tmp_path / "no-handoff.yml"
+    config.write_text("handoff_lead_minutes: 0\n")
+    monkeypatch.setenv("INCIDENT_BOT_CONFIG", str(config))
+
+
+def test_declared_through_the_bot_then_left_alone_is_reminded(world, run, monkeypatch, tmp_path):
     iid = world.declare(sev="sev1")  # 10 min cadence from now
+    no_handoff_reminders(monkeypatch, tmp_path)
     state = world.state(iid)
     assert state.next_update_due is not None
     row = by_iid(run_json(run, now=state.next_update_due - SEC), iid)
@@ -373,6 +382,7 @@ def test_incident_updated_after_the_listing_is_not_overwritten(world, monkeypatc
     world.comment(iid, "/incident update\nsummary: rolled back\nnext: 60m\n")  # handled after our listing
     assert world.state(iid).update_count == 1
     cfg = load_config(env={"GITLAB_URL": world.sb.url, "GITLAB_TOKEN": world.bot_user["token"]})
+    cfg.data["handoff_lead_minutes"] = 0  # declared now: a shift may end within the lead (see above)
     row = check_issue(gl, cfg, Renderer(), listed, world.path, due, dry_run=False, open_=True,
                       report=Report(due, False, [world.path]))
     world.settle()
