@@ -111,8 +111,8 @@ def _client(args):
     http.client rather than requests: the client's own CPU time is inside every latency it measures, and on
     a 2-core machine it competes with the servers."""
     url, batch, threads = args
-    host, port = urlsplit(url).hostname, urlsplit(url).port
-    path = urlsplit(url).path
+    parts = urlsplit(url)
+    host, port, path = parts.hostname, parts.port, parts.path
     latencies: list[float] = []
     lock = threading.Lock()
     it = iter(batch)

@@ -139,8 +139,10 @@ class WebhookEndpoint:
                        + (extra or []))
         return [body]
 
+    def _too_large(self) -> _Reject:
+        return _Reject("too_large", 413, f"body over {self.max_body} bytes")
+
     def _body(self, environ: dict) -> bytes:
-        too_large = _Reject("too_large", 413, f"body over {self.max_body} bytes")
         length = environ.get("CONTENT_LENGTH")
         stream = environ["wsgi.input"]
         if length:
@@ -149,11 +151,11 @@ class WebhookEndpoint:
             except ValueError:
                 raise _Reject("malformed", 400, "bad Content-Length") from None
             if n > self.max_body:
-                raise too_large
+                raise self._too_large()
             return stream.read(n) if n > 0 else b""
         body = stream.read(self.max_body + 1)  # no length (chunked): the server ends the stream
         if len(body) > self.max_body:
-            raise too_large
+            raise self._too_large()
         return body
 
     def handle(self, environ: dict) -> tuple[int, dict]:

@@ -22,7 +22,6 @@ def create_app(cfg: Config, dispatcher: Dispatcher, *, insecure: bool = False) -
     if not cfg.webhook_secret and not insecure:
         raise ValueError("INCIDENT_BOT_WEBHOOK_SECRET is not set; refusing to run without it (use --insecure)")
     app = Flask("incident_bot")
-    app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
     # The acknowledgement path is served in front of Flask: see bot/ack.py for why.
     app.wsgi_app = WebhookEndpoint(cfg, dispatcher).mount(app.wsgi_app)  # type: ignore[method-assign]
 

@@ -155,7 +155,7 @@ class _SqliteStore:
     def _tx(self):
         """A write transaction under the write lock (worker bookkeeping; not urgent)."""
         conn = self._conn()
-        with self.write_lock_held():
+        with self.write_lock:
             self._retry_locked(lambda: conn.execute("begin immediate"))
             try:
                 yield conn
@@ -164,14 +164,6 @@ class _SqliteStore:
                 raise
             else:
                 conn.execute("commit")
-
-    @contextlib.contextmanager
-    def write_lock_held(self, urgent: bool = False):
-        self.write_lock.acquire(urgent)
-        try:
-            yield
-        finally:
-            self.write_lock.release()
 
     def checkpoint(self) -> None:
         """Copy the write-ahead log into the database file without blocking writers (PASSIVE)."""
@@ -238,9 +230,12 @@ class _SqliteStore:
         """Write the deliveries, then wake their callers (all but the leader's own)."""
         try:
             conn = self._conn()
-            with self.write_lock_held(urgent=True):
+            self.write_lock.acquire(urgent=True)
+            try:
                 for start in range(0, len(jobs), self.ROWS_PER_STATEMENT):
                     self._add_many(conn, jobs[start:start + self.ROWS_PER_STATEMENT])
+            finally:
+                self.write_lock.release()
         except BaseException as exc:
             for job in jobs:
                 job["error"] = exc
