@@ -106,19 +106,32 @@ def payloads(n: int, project_id: int, alice: dict, iids: list[int]) -> list[tupl
     return out
 
 
+_START = None  # a multiprocessing.Barrier shared by the client processes (set by _init_client)
+
+
+def _init_client(barrier) -> None:
+    global _START
+    _START = barrier
+
+
 def _client(args):
     """One client process: `threads` keep-alive connections sending its share of the deliveries. Plain
     http.client rather than requests: the client's own CPU time is inside every latency it measures, and on
-    a 2-core machine it competes with the servers."""
+    a 2-core machine it competes with the servers. Connections are opened first, and every client process
+    starts sending at the same moment (the barrier), so that neither a process still starting up nor a
+    connection being set up is inside the figures."""
     url, batch, threads = args
     parts = urlsplit(url)
-    host, port, path = parts.hostname, parts.port, parts.path
     latencies: list[float] = []
     lock = threading.Lock()
+    go = threading.Event()
     it = iter(batch)
+    conns = [http.client.HTTPConnection(parts.hostname, parts.port, timeout=30) for _ in range(threads)]
+    for conn in conns:
+        conn.connect()
 
-    def run():
-        conn = http.client.HTTPConnection(host, port, timeout=30)
+    def run(conn):
+        go.wait()
         while True:
             with lock:
                 item = next(it, None)
@@ -127,7 +140,7 @@ def _client(args):
                 return
             headers, body = item
             t = time.perf_counter()
-            conn.request("POST", path, body=body, headers=headers)
+            conn.request("POST", parts.path, body=body, headers=headers)
             r = conn.getresponse()
             text = r.read()
             dt = time.perf_counter() - t
@@ -136,21 +149,37 @@ def _client(args):
             with lock:
                 latencies.append(dt)
 
-    ts = [threading.Thread(target=run) for _ in range(threads)]
+    ts = [threading.Thread(target=run, args=(conn,)) for conn in conns]
     for t in ts:
         t.start()
+    _START.wait(timeout=120)
+    start = time.perf_counter()
+    go.set()
     for t in ts:
         t.join()
-    return latencies
+    return latencies, start, time.perf_counter()
 
 
-def blast(url: str, items, concurrency: int, processes: int) -> dict:
-    per = max(1, concurrency // processes)
-    batches = [items[i::processes] for i in range(processes)]
-    start = time.perf_counter()
-    with mp.get_context("spawn").Pool(processes) as pool:
-        results = pool.map(_client, [(url, b, per) for b in batches])
-    return {"latencies": [x for r in results for x in r], "wall": time.perf_counter() - start}
+class Clients:
+    """The client processes, started once for the whole run (spawned: a fresh interpreter each)."""
+
+    def __init__(self, processes: int):
+        self.processes = processes
+        ctx = mp.get_context("spawn")
+        self.pool = ctx.Pool(processes, initializer=_init_client, initargs=(ctx.Barrier(processes),))
+
+    def close(self) -> None:
+        self.pool.terminate()
+
+    def blast(self, url: str, items, concurrency: int) -> dict:
+        """Send `items` at `concurrency` from every client process at once. The wall time runs from the
+        first send to the last answer. Each process blocks in the barrier until all have a share, so each
+        takes exactly one."""
+        per = max(1, concurrency // self.processes)
+        batches = [items[i::self.processes] for i in range(self.processes)]
+        results = self.pool.map(_client, [(url, b, per) for b in batches], chunksize=1)
+        return {"latencies": [x for r in results for x in r[0]],
+                "wall": max(r[2] for r in results) - min(r[1] for r in results)}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -200,6 +229,7 @@ def run(args) -> dict:
                                stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "bot.log", "w"))
         bare = subprocess.Popen([sys.executable, "-c", BARE_APP, str(bare_port), str(args.threads)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        clients = Clients(args.processes)
         try:
             wait_for(f"http://127.0.0.1:{bot_port}/healthz")
             wait_for(f"http://127.0.0.1:{bare_port}/")
@@ -211,18 +241,17 @@ def run(args) -> dict:
             for r in range(args.rounds):
                 chunk = items[r::args.rounds]
                 cpu = cpu_seconds(bare.pid)
-                bare_runs.append(blast(f"http://127.0.0.1:{bare_port}/webhook", chunk, args.concurrency,
-                                       args.processes))
+                bare_runs.append(clients.blast(f"http://127.0.0.1:{bare_port}/webhook", chunk, args.concurrency))
                 bare_runs[-1]["cpu"] = cpu_seconds(bare.pid) - cpu
                 sent, cpu = time.perf_counter(), cpu_seconds(bot.pid)
-                bot_runs.append(blast(f"http://127.0.0.1:{bot_port}/webhook", chunk, args.concurrency,
-                                      args.processes))
+                bot_runs.append(clients.blast(f"http://127.0.0.1:{bot_port}/webhook", chunk, args.concurrency))
                 bot_runs[-1]["cpu"] = cpu_seconds(bot.pid) - cpu
                 expected_so_far = sum(len(items[i::args.rounds]) for i in range(r + 1))
                 keys = wait_processed(sb, project["id"], iids, expected_so_far, args) if not args.no_worker \
                     else Counter()
                 processed += time.perf_counter() - sent
         finally:
+            clients.close()
             bot.terminate()
             bare.terminate()
             bot.wait(30)
