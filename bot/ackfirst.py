@@ -3,11 +3,12 @@
 GitLab waits for a webhook's answer, and disables a hook that keeps timing out; processing a delivery can
 wait a little. In `incident-bot serve` the worker threads share the interpreter lock with the web
 threads, and a worker busy with GitLab's answers (HTTP and JSON parsing) makes every acknowledgement wait
-for that lock: the ack latency then depends on how fast GitLab answers. So, before each GitLab call, a
-worker waits until no webhook has been in progress for `quiet` seconds, but never longer than `max_wait`:
-a burst of deliveries is acknowledged first and processed right after it, and steady traffic slows
-processing without stopping it. A process without a web side (`incident-bot worker`, the cadence job)
-never waits.
+for that lock: the ack latency then depends on how fast GitLab answers. So a background thread waits
+until no webhook has been in progress for `quiet` seconds, but never longer than `max_wait`, at three
+points: before each GitLab call, before a drain takes its lane lock (its first write to the store), and
+before the queue's housekeeping thread sends wake-ups and checkpoints. A burst of deliveries is
+acknowledged first and processed right after it, and steady traffic slows processing without stopping
+it. A process without a web side (`incident-bot worker`, the cadence job) never waits.
 """
 
 from __future__ import annotations

@@ -72,8 +72,35 @@ def test_a_worker_holds_its_gitlab_calls_while_a_webhook_is_in_progress(world, m
         time.sleep(1.0)
         assert len(world.bot_notes(iid)) == before  # acknowledged and stored, not processed yet
         assert world.bot.queue.depth() >= 1
+        # Not even claimed: a drain waits before its first write (the lane lock), not only before GitLab.
+        assert {r["status"] for r in world.bot.queue.list() if r["status"] != "done"} == {"queued"}
     finally:
         ackfirst.ACK_FIRST.finished()
     world.settle()
     assert len(world.bot_notes(iid)) == before + 1
     assert "status" in world.kinds(iid)[-1]
+
+
+def test_wake_ups_wait_while_a_webhook_is_in_progress(tmp_path, monkeypatch):
+    """The housekeeping thread sends no wake-up (and runs no checkpoint) during a burst of webhooks."""
+    from bot.config import load_config
+    from bot.queue import DeliveryQueue
+
+    gate = AckFirst(quiet=0.05, max_wait=30)
+    monkeypatch.setattr("bot.queue.core.ACK_FIRST", gate)
+    cfg = load_config(env={"INCIDENT_BOT_WEBHOOK_SECRET": "s"})
+    queue = DeliveryQueue(cfg, lambda d: None, sqlite_path=str(tmp_path / "q.db"))  # no workers: every submit wakes
+    try:
+        gate.started()
+        try:
+            assert queue.submit({"id": "d1", "issue_key": "1:2", "headers": {}, "body": "{}", "event": "Note Hook"})
+            time.sleep(0.6)  # the housekeeper looks at least once in this time
+            assert queue.huey.pending_count() == 0
+        finally:
+            gate.finished()
+        deadline = time.monotonic() + 5
+        while queue.huey.pending_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert queue.huey.pending_count() == 1  # sent once the webhooks are answered
+    finally:
+        queue.stop()

@@ -28,7 +28,8 @@ Durability (at-least-once)
     is on the acknowledgement path. Concurrent submits to SQLite are written by one leader in one
     statement (group commit; a trigger writes the dedupe keys), and every write of the process, huey's
     included, takes turns on one in-process lock that serves submits first. In the same process, workers
-    wait before each GitLab call while webhooks are being answered (``bot/ackfirst.py``). Each consumer process writes a heartbeat (token,
+    (before a drain and before each GitLab call) and the housekeeping thread wait while webhooks are being
+    answered (``bot/ackfirst.py``). Each consumer process writes a heartbeat (token,
     host+pid-namespace identity, pid, last_seen).
     On worker start and then every ``sweep_seconds`` a sweeper:
       - re-queues records left "running" by a worker that is gone (heartbeat expired, or same host and the pid

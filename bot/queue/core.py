@@ -18,6 +18,7 @@ from huey.consumer import Consumer
 from huey.storage import SqliteStorage
 
 from bot import metrics
+from bot.ackfirst import ACK_FIRST
 from bot.logs import log_context
 
 from ..config import DEFAULTS
@@ -479,6 +480,7 @@ class DeliveryQueue:
             while not stop.is_set():
                 self._wakes_ready.wait(0.5)
                 self._wakes_ready.clear()
+                ACK_FIRST.wait_turn()  # wake-ups and checkpoints can wait for a burst of webhooks to end
                 self._send_wakes()
                 if time.monotonic() - last_checkpoint >= 0.5:
                     last_checkpoint = time.monotonic()
@@ -520,6 +522,9 @@ class DeliveryQueue:
             LOG.warning("drain called outside a worker; ignored")
             return
         ttl = self._f("lock_ttl_seconds")
+        # Webhooks being answered in this process go first: a drain's first write (the lane lock) would
+        # take the store's lock and the interpreter's from them (bot/ackfirst.py; bounded wait).
+        ACK_FIRST.wait_turn()
         while True:
             value = f"{self._token}/{uuid.uuid4().hex[:12]}"
             if not self._store.try_lock(lane, value, time.time(), ttl, lambda o: not self._owner_alive(o)):
