@@ -229,8 +229,9 @@ def run(args) -> dict:
                                stdout=subprocess.DEVNULL, stderr=open(Path(tmp) / "bot.log", "w"))
         bare = subprocess.Popen([sys.executable, "-c", BARE_APP, str(bare_port), str(args.threads)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        clients = Clients(args.processes)
+        clients = None
         try:
+            clients = Clients(args.processes)
             wait_for(f"http://127.0.0.1:{bot_port}/healthz")
             wait_for(f"http://127.0.0.1:{bare_port}/")
             items = payloads(args.deliveries, project["id"], alice, iids)
@@ -251,7 +252,8 @@ def run(args) -> dict:
                     else Counter()
                 processed += time.perf_counter() - sent
         finally:
-            clients.close()
+            if clients is not None:
+                clients.close()
             bot.terminate()
             bare.terminate()
             bot.wait(30)

@@ -197,9 +197,12 @@ def check_retry_after_and_order_kept(backend):
 def check_dead_then_replay(backend):
     state = {"fail": True}
     calls = defaultdict(int)
+    hold = threading.Event()
 
     def processor(d):
         calls[d["id"]] += 1
+        if d["id"] == "d2" and calls["d2"] == 2:
+            hold.wait(20)  # the replayed d2 holds its lane, so d1, replayed behind it, stays pending
         if state["fail"] and d["id"] == "d1":
             raise RetryableError(f"boom {calls[d['id']]}")
 
@@ -219,7 +222,8 @@ def check_dead_then_replay(backend):
     assert q.replay("nope") is False
     state["fail"] = False
     assert q.replay("d1") is True
-    assert q.replay("d1") is False  # already pending
+    assert q.replay("d1") is False  # already pending (before, a worker could finish it in between)
+    hold.set()
     assert q.wait_idle(20)
     r = record(q, "d1")
     assert (r["status"], r["attempts"], r["last_error"]) == ("done", 1, None)
