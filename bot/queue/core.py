@@ -22,6 +22,7 @@ from bot.ackfirst import ACK_FIRST
 from bot.logs import log_context
 
 from ..config import DEFAULTS
+from .acklog import AckLog, AckLogBusy
 from .errors import PermanentError, QueueUnavailable, RetryableError, _error_text
 from .keys import dedupe_key
 from .liveness import _LOCAL_LOCK, _LOCAL_TOKENS, _pid_alive, _process_ident
@@ -101,6 +102,17 @@ class DeliveryQueue:
                                    timeout=30, fsync=False, storage_class=_HueySqliteStorage,
                                    write_lock=self._store.write_lock)
         self.backend = self._store.kind
+        # The acknowledgement log (acklog.py): SQLite with synchronous=NORMAL only, opened by the first
+        # submit (a process that never submits, such as `incident-bot worker`, leaves it to `serve`).
+        self._acklog: AckLog | None = None
+        self._acklog_lock = threading.Lock()
+        self._acklog_retry_at = 0.0
+        self._acklog_bytes = 0
+        if self.backend == "sqlite" and self._store.synchronous == "NORMAL":
+            self._acklog_bytes = int(float(settings.get("ack_log_mib") or 0) * (1 << 20))
+            self._acklog_path = self.sqlite_path + "-acklog"
+        if self._acklog_bytes:
+            self._recover_acklog()
         self._drain_task = self.huey.task(name="incident_bot_drain")(self._drain)
 
         self._token: str | None = None
@@ -161,7 +173,11 @@ class DeliveryQueue:
         }
         ttl = float(self.settings.get("dedupe_hours") or 24) * 3600
         try:
-            added = self._store.add(rec, delivery["dedupe_key"], ttl, now)
+            acklog = self._ack_log()
+            if acklog is not None:
+                added = acklog.add(rec, delivery["dedupe_key"], ttl, now)
+            else:
+                added = self._store.add(rec, delivery["dedupe_key"], ttl, now)
         except Exception as exc:
             LOG.error("queue store unavailable: %s", _error_text(exc), extra={"delivery_id": rec["id"]})
             raise QueueUnavailable(_error_text(exc)) from exc
@@ -170,8 +186,51 @@ class DeliveryQueue:
             LOG.info("duplicate delivery ignored", extra={"delivery_id": rec["id"], "dedupe_key": rec["dedupe_key"]})
             return False
         metrics.deliveries_accepted_total.inc()
-        self._wake_soon(lane)
+        if acklog is not None:
+            self._nudge()  # the housekeeping thread stores it, then wakes its lane
+        else:
+            self._wake_soon(lane)
         return True
+
+    # -- the acknowledgement log
+    def _recover_acklog(self) -> None:
+        """Store what a stopped process left in the log, if no running process has it."""
+        if not os.path.exists(self._acklog_path):
+            return
+        try:
+            AckLog(self._store, self._acklog_path, self._acklog_bytes).close()
+        except AckLogBusy:
+            pass  # the process that has it stores it
+
+    def _ack_log(self) -> AckLog | None:
+        if self._acklog is not None or not self._acklog_bytes:
+            return self._acklog
+        with self._acklog_lock:
+            if self._acklog is None and time.monotonic() >= self._acklog_retry_at:
+                try:
+                    self._acklog = AckLog(self._store, self._acklog_path, self._acklog_bytes)
+                except AckLogBusy:
+                    self._acklog_retry_at = time.monotonic() + 10
+                    LOG.warning("another process has the acknowledgement log %s; storing deliveries in SQLite "
+                                "directly (slower acknowledgements)", self._acklog_path)
+            return self._acklog
+
+    def _flush_acklog(self) -> None:
+        """Store the logged deliveries and queue their lanes' wake-ups (sent by _send_wakes)."""
+        acklog = self._acklog
+        if acklog is None:
+            return
+        try:
+            lanes = acklog.flush()
+        except Exception as exc:
+            LOG.error("could not store logged deliveries (they stay in the acknowledgement log): %s",
+                      _error_text(exc))
+            return
+        lanes = [lane for lane in lanes if not self._wake_pending(lane)]
+        if lanes:
+            with self._wakes_lock:
+                self._wakes.update(dict.fromkeys(lanes))
+            self._wakes_ready.set()
 
     def healthy(self) -> bool:
         try:
@@ -181,7 +240,8 @@ class DeliveryQueue:
             return False
 
     def depth(self) -> int:
-        return int(self._store.depth())
+        acklog = self._acklog
+        return int(self._store.depth()) + (acklog.pending() if acklog is not None else 0)
 
     def _safe_depth(self) -> int:
         return self.depth()
@@ -189,6 +249,7 @@ class DeliveryQueue:
     def list(self, dead_only: bool = False, limit: int | None = None) -> list[dict]:
         """Delivery records, oldest first: id, event, issue_key, status, attempts, last_error, received_at,
         updated_at, next_attempt_at."""
+        self._flush_acklog()
         out = []
         for rec in self._store.records(dead_only=dead_only, limit=limit):
             out.append({
@@ -201,6 +262,7 @@ class DeliveryQueue:
 
     def get(self, delivery_id: str) -> dict | None:
         """The stored delivery (as submitted) plus its record fields, or None."""
+        self._flush_acklog()
         rec = self._store.get(delivery_id)
         if rec is None:
             return None
@@ -271,9 +333,18 @@ class DeliveryQueue:
         self._finish_stop(wait_workers=True)
 
     def close(self) -> None:
-        """Stop the workers and release this thread's store connections and huey's (for embedding
-        several queues in one process, as the tests and the demo do)."""
+        """Stop the workers, store what the acknowledgement log holds and let it go, and release this
+        thread's store connections and huey's (for embedding several queues in one process, as the tests
+        and the demo do)."""
         self.stop()
+        with self._acklog_lock:
+            acklog, self._acklog = self._acklog, None
+        if acklog is not None:
+            try:
+                acklog.close()
+            except Exception as exc:
+                LOG.error("could not store logged deliveries (the next start stores them): %s", _error_text(exc))
+                acklog.close(flush=False)
         with contextlib.suppress(Exception):
             self._store.close()
         with contextlib.suppress(Exception):
@@ -451,6 +522,12 @@ class DeliveryQueue:
                 self._start_housekeeper_locked()
         self._wakes_ready.set()
 
+    def _nudge(self) -> None:
+        """Have the housekeeping thread look now (store logged deliveries, send wake-ups)."""
+        if self._housekeeper is None:
+            self._start_housekeeper()
+        self._wakes_ready.set()
+
     def _start_housekeeper(self) -> None:
         with self._wakes_lock:
             if self._housekeeper is None:
@@ -472,7 +549,8 @@ class DeliveryQueue:
         stop.set()
         self._wakes_ready.set()
         thread.join(timeout=10)
-        self._send_wakes()  # anything submitted while it stopped
+        self._flush_acklog()  # anything submitted while it stopped
+        self._send_wakes()
 
     def _housekeep_loop(self, stop: threading.Event) -> None:
         last_checkpoint = time.monotonic()
@@ -480,7 +558,8 @@ class DeliveryQueue:
             while not stop.is_set():
                 self._wakes_ready.wait(0.5)
                 self._wakes_ready.clear()
-                ACK_FIRST.wait_turn()  # wake-ups and checkpoints can wait for a burst of webhooks to end
+                ACK_FIRST.wait_turn()  # storing, wake-ups and checkpoints can wait for a burst of webhooks
+                self._flush_acklog()
                 self._send_wakes()
                 if time.monotonic() - last_checkpoint >= 0.5:
                     last_checkpoint = time.monotonic()
@@ -488,6 +567,7 @@ class DeliveryQueue:
                         self._store.checkpoint()
                     except Exception as exc:
                         LOG.warning("queue store checkpoint failed: %s", _error_text(exc))
+            self._flush_acklog()
             self._send_wakes()
         finally:
             with contextlib.suppress(Exception):

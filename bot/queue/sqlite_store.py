@@ -229,13 +229,7 @@ class _SqliteStore:
     def _commit_batch(self, jobs: list[dict], own: dict) -> None:
         """Write the deliveries, then wake their callers (all but the leader's own)."""
         try:
-            conn = self._conn()
-            self.write_lock.acquire(urgent=True)
-            try:
-                for start in range(0, len(jobs), self.ROWS_PER_STATEMENT):
-                    self._add_many(conn, jobs[start:start + self.ROWS_PER_STATEMENT])
-            finally:
-                self.write_lock.release()
+            self._store_jobs(jobs)
         except BaseException as exc:
             for job in jobs:
                 job["error"] = exc
@@ -244,6 +238,31 @@ class _SqliteStore:
                 job["done"] = True
                 if job is not own:
                     job["wake"].release()
+
+    def _store_jobs(self, jobs: list[dict]) -> None:
+        conn = self._conn()
+        self.write_lock.acquire(urgent=True)
+        try:
+            for start in range(0, len(jobs), self.ROWS_PER_STATEMENT):
+                self._add_many(conn, jobs[start:start + self.ROWS_PER_STATEMENT])
+        finally:
+            self.write_lock.release()
+
+    def add_logged(self, entries: list[tuple]) -> list[bool]:
+        """Store deliveries from the acknowledgement log (acklog.py), in order: (rec, key, ttl, now) each.
+        True for each one stored; False for one whose key is live or whose id is already stored (a
+        delivery logged again after a crash, or a resend whose key had expired)."""
+        jobs = [{"args": entry} for entry in entries]
+        self._store_jobs(jobs)
+        return [job["result"] for job in jobs]
+
+    def live_keys(self, after_rowid: int, now: float) -> tuple[list[tuple[str, str, float]], int]:
+        """(key, delivery id, expiry) of the dedupe keys stored after `after_rowid` and still live, and the
+        last rowid read."""
+        rows = self._conn().execute("select rowid, key, delivery_id, expires_at from ib_dedupe where rowid > ?"
+                                    " order by rowid", (after_rowid,)).fetchall()
+        last = rows[-1][0] if rows else after_rowid
+        return [(r[1], r[2], r[3]) for r in rows if r[3] > now], last
 
     # A batch is stored by one statement, its own transaction, whatever its size: every call into SQLite
     # hands the GIL over and has to wait to get it back, while the write lock is held and every caller in
