@@ -13,8 +13,8 @@ and only then wakes the workers. Whether a delivery is a duplicate is answered f
 dedupe keys are read from SQLite when the log opens and kept up to date.
 
 The file has two halves, so acknowledgements go on into one while the other is being stored:
-    half header: magic "IBA1", u32 0, u64 id (0: empty), u64 activated (ns, orders the halves)
-    frame:       u32 length, u32 crc32 of the data, u64 id of its half, then the JSON [record, key, ttl, now]
+    half header: magic "IBA1", u32 half size, u64 id (0: empty), u64 activated (ns, orders the halves)
+    frame:       u32 length, u32 crc32 of the data, u64 id of its half, then the data (`encode`)
 A half gets a fresh random id each time it is activated, so a frame left over from an earlier use never
 matches; a bad crc (a frame torn by a power cut) or another id ends a half. When the log opens, whatever it
 holds is stored first, oldest half first: storing is idempotent (the record id and the dedupe key). One
@@ -56,7 +56,17 @@ def _crc(data: bytes) -> int:
 
 
 def encode(rec: dict, key: str, ttl: float, now: float) -> bytes:
-    return json.dumps([rec, key, ttl, now], separators=(",", ":")).encode()
+    """JSON [record without its payload, key, ttl, now], a newline, then the payload (already JSON, so it is
+    not escaped a second time; json.dumps writes no raw newline)."""
+    meta = {name: value for name, value in rec.items() if name != "payload"}
+    return json.dumps([meta, key, ttl, now], separators=(",", ":")).encode() + b"\n" + rec["payload"].encode()
+
+
+def decode(data: bytes) -> tuple[dict, str, float, float]:
+    head, _, payload = data.partition(b"\n")
+    rec, key, ttl, now = json.loads(head)
+    rec["payload"] = payload.decode()
+    return rec, key, ttl, now
 
 
 class AckLog:
@@ -64,24 +74,19 @@ class AckLog:
 
     PURGE_SECONDS = 60.0
 
-    def __init__(self, store: Any, path: str, size: int):
+    def __init__(self, store: Any, path: str, size: int | None):
+        """Open the log and store what it holds. `size` in bytes (both halves); None keeps the file's own
+        (to recover a log without using it)."""
         self.store = store
         self.path = path
+        self._mm: mmap.mmap | None = None
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             raise AckLogBusy(path) from None
-        try:
-            self._half = max(mmap.PAGESIZE * 16, size // 2 // mmap.PAGESIZE * mmap.PAGESIZE)
-            if os.fstat(fd).st_size < 2 * self._half:
-                os.ftruncate(fd, 2 * self._half)
-            self._mm = mmap.mmap(fd, 2 * self._half)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
+        self._fd: int | None = fd
         self._lock = threading.Lock()  # the active half: position, entries, live keys
         self._flush_lock = threading.Lock()  # one flush at a time
         # Dedupe, as SQLite answers it: a key or a delivery id stored or logged, until the key expires.
@@ -95,13 +100,46 @@ class AckLog:
         self._storing = 0  # deliveries a flush is storing now
         self._stamp = 0
         try:
+            written = self._written_half()
+            half = written or self._half_for(size or 0)
+            self._map(half)
             self._recover()
+            if size is not None and self._half_for(size) != half:
+                self._map(self._half_for(size))  # recovered with the size it was written with; now resized
+            for h in (0, 1):
+                self._clear(h)
             self._active = 0
             self._activate(0)
             self._read_live(time.time())
         except BaseException:
             self.close(flush=False)
             raise
+
+    @staticmethod
+    def _half_for(size: int) -> int:
+        return max(mmap.PAGESIZE * 16, size // 2 // mmap.PAGESIZE * mmap.PAGESIZE)
+
+    def _written_half(self) -> int:
+        """The half size the file was written with (each half header holds it), or 0 for a new file."""
+        assert self._fd is not None
+        head = os.pread(self._fd, _HALF.size, 0)
+        if len(head) < _HALF.size:
+            return 0
+        magic, half, _, _ = _HALF.unpack(head)
+        if magic != _MAGIC or half <= 0 or half % mmap.PAGESIZE or os.fstat(self._fd).st_size < 2 * half:
+            return 0
+        return half
+
+    def _map(self, half: int) -> None:
+        assert self._fd is not None
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+            os.ftruncate(self._fd, 2 * half)
+        elif os.fstat(self._fd).st_size < 2 * half:
+            os.ftruncate(self._fd, 2 * half)
+        self._half = half
+        self._mm = mmap.mmap(self._fd, 2 * half)
 
     # -- halves
     def _header(self, half: int) -> tuple[int, int]:
@@ -111,11 +149,11 @@ class AckLog:
     def _activate(self, half: int) -> None:
         self._stamp = max(time.time_ns(), self._stamp + 1)
         self._id = secrets.randbits(63) + 1
-        _HALF.pack_into(self._mm, half * self._half, _MAGIC, 0, self._id, self._stamp)
+        _HALF.pack_into(self._mm, half * self._half, _MAGIC, self._half, self._id, self._stamp)
         self._pos = half * self._half + _HALF.size
 
     def _clear(self, half: int) -> None:
-        _HALF.pack_into(self._mm, half * self._half, _MAGIC, 0, 0, 0)
+        _HALF.pack_into(self._mm, half * self._half, _MAGIC, self._half, 0, 0)
 
     def _frames(self, half: int) -> list[bytes]:
         ident, _ = self._header(half)
@@ -137,7 +175,7 @@ class AckLog:
         """Store what a process that stopped (or was killed) left in the log, oldest half first."""
         halves = sorted((self._header(h)[1], h) for h in (0, 1) if self._header(h)[0])
         for _, half in halves:
-            entries = [tuple(json.loads(data)) for data in self._frames(half)]
+            entries = [decode(data) for data in self._frames(half)]
             if entries:
                 results = self.store.add_logged(entries)
                 LOG.warning("acknowledgement log: stored %d deliveries left by a stopped process (%d new)",
@@ -197,7 +235,9 @@ class AckLog:
                     self._remember(key, rec["id"], now + ttl)
                     self._entries.append((rec, key, ttl, now))
                     return True
-            self.flush()  # the active half is full: store it, which empties it
+            lanes = self.flush()  # the active half is full: store it, which empties it
+            with self._lock:
+                self._lanes += lanes  # woken after the next flush
         # Larger than a half (or the log keeps filling): store it directly, keeping its key reserved.
         with self._lock:
             if self._seen(rec, key, now):
@@ -239,18 +279,18 @@ class AckLog:
                 try:
                     self._store_half(old, entries, lanes)
                 except BaseException:
-                    self._unstored = (old, entries)
                     with self._lock:
+                        self._storing = 0
+                        self._unstored = (old, entries)
                         self._lanes[:0] = lanes
                     raise
-                finally:
-                    self._storing = 0
             return list(dict.fromkeys(lanes))
 
     def _store_half(self, half: int, entries: list[tuple], lanes: list[str]) -> None:
         results = self.store.add_logged(entries)
         with self._lock:
             self._clear(half)
+            self._storing = 0
         for (rec, _key, _ttl, _now), stored in zip(entries, results, strict=True):
             if stored:
                 lanes.append(rec["lane"])
@@ -269,12 +309,12 @@ class AckLog:
     def close(self, flush: bool = True) -> None:
         """Store what is logged and let the log go (another process may take it)."""
         try:
-            if flush and getattr(self, "_mm", None) is not None:
+            if flush and self._mm is not None:
                 self.flush()
         finally:
-            mm, self._mm = getattr(self, "_mm", None), None
+            mm, self._mm = self._mm, None
             if mm is not None:
                 mm.close()
-            fd, self._fd = getattr(self, "_fd", None), None
+            fd, self._fd = self._fd, None
             if fd is not None:
                 os.close(fd)  # releases the flock

@@ -108,11 +108,11 @@ class DeliveryQueue:
         self._acklog_lock = threading.Lock()
         self._acklog_retry_at = 0.0
         self._acklog_bytes = 0
-        if self.backend == "sqlite" and self._store.synchronous == "NORMAL":
-            self._acklog_bytes = int(float(settings.get("ack_log_mib") or 0) * (1 << 20))
+        if self.backend == "sqlite":
             self._acklog_path = self.sqlite_path + "-acklog"
-        if self._acklog_bytes:
-            self._recover_acklog()
+            if self._store.synchronous == "NORMAL":
+                self._acklog_bytes = int(float(settings.get("ack_log_mib") or 0) * (1 << 20))
+            self._recover_acklog()  # even with the log turned off: it may hold deliveries from before
         self._drain_task = self.huey.task(name="incident_bot_drain")(self._drain)
 
         self._token: str | None = None
@@ -198,7 +198,7 @@ class DeliveryQueue:
         if not os.path.exists(self._acklog_path):
             return
         try:
-            AckLog(self._store, self._acklog_path, self._acklog_bytes).close()
+            AckLog(self._store, self._acklog_path, None).close()
         except AckLogBusy:
             pass  # the process that has it stores it
 
