@@ -41,10 +41,11 @@ class AckFirst:
                 return self.quiet
             return max(0.0, self._last + self.quiet - now)
 
-    def wait_turn(self) -> float:
-        """Block a background thread while webhooks are being answered. Returns the seconds waited."""
+    def wait_turn(self, max_wait: float | None = None) -> float:
+        """Block a background thread while webhooks are being answered, at most `max_wait` seconds
+        (self.max_wait by default). Returns the seconds waited."""
         start = now = time.monotonic()
-        deadline = start + self.max_wait
+        deadline = start + (self.max_wait if max_wait is None else max_wait)
         while (pause := self._busy_for(now)) > 0 and now < deadline:
             time.sleep(min(pause, deadline - now))
             now = time.monotonic()

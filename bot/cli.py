@@ -46,9 +46,6 @@ def cmd_serve(args) -> int:
     setup_logging(args.log_level)
     services = Services.from_config(cfg)
     queue = build_queue(cfg, services)
-    # A thread that holds the store's write lock needs the GIL back after each SQLite call; hand the GIL
-    # over more often, so that it is not kept waiting behind a busy web or worker thread.
-    sys.setswitchinterval(0.0005)
     if not args.no_worker:
         queue.start_workers()
     app = create_app(cfg, queue, insecure=args.insecure)

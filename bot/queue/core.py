@@ -69,6 +69,11 @@ class _HueySqliteStorage(SqliteStorage):
 class DeliveryQueue:
     """See the package docstring. Thread-safe; one instance per process is the normal use."""
 
+    # How long the housekeeping thread waits, at most, for webhooks to stop arriving: under steady traffic
+    # a delivery is stored and its processing starts within about this long. Longer than ACK_FIRST's bound
+    # for GitLab calls: the storing is cheaper in larger batches, and it is not an incident waiting on GitLab.
+    HOUSEKEEPING_MAX_WAIT = 1.0
+
     def __init__(self, cfg: Any, processor: Callable[[dict], None] | None = None, *, url: str | None = None,
                  sqlite_path: str | None = None, name: str = "incident-bot"):
         settings = dict(_QUEUE_DEFAULTS)
@@ -558,7 +563,9 @@ class DeliveryQueue:
             while not stop.is_set():
                 self._wakes_ready.wait(0.5)
                 self._wakes_ready.clear()
-                ACK_FIRST.wait_turn()  # storing, wake-ups and checkpoints can wait for a burst of webhooks
+                # Storing the logged deliveries, wake-ups and checkpoints wait for a burst of webhooks to
+                # end; the deliveries are safe in the log meanwhile.
+                ACK_FIRST.wait_turn(self.HOUSEKEEPING_MAX_WAIT)
                 self._flush_acklog()
                 self._send_wakes()
                 if time.monotonic() - last_checkpoint >= 0.5:
