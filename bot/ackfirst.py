@@ -6,7 +6,8 @@ threads, and a worker busy with GitLab's answers (HTTP and JSON parsing) makes e
 for that lock: the ack latency then depends on how fast GitLab answers. So a background thread waits
 until no webhook has been in progress for `quiet` seconds, but never longer than `max_wait`, at three
 points: before each GitLab call, before a drain takes its lane lock (its first write to the store), and
-before the queue's housekeeping thread sends wake-ups and checkpoints. A burst of deliveries is
+before the queue's housekeeping thread stores the deliveries kept in the acknowledgement log, sends
+wake-ups and checkpoints (bounded by DeliveryQueue.HOUSEKEEPING_MAX_WAIT instead). A burst of deliveries is
 acknowledged first and processed right after it, and steady traffic slows processing without stopping
 it. A process without a web side (`incident-bot worker`, the cadence job) never waits.
 """

@@ -46,6 +46,7 @@ def cmd_serve(args) -> int:
     setup_logging(args.log_level)
     services = Services.from_config(cfg)
     queue = build_queue(cfg, services)
+    queue.open_ack_log()
     if not args.no_worker:
         queue.start_workers()
     app = create_app(cfg, queue, insecure=args.insecure)

@@ -501,6 +501,16 @@ def test_no_log_with_full_or_zero_size(db, make_queue, settings):
     assert q.submit(delivery(2, dedupe_key="key-1")) is False
     assert q._acklog is None
     assert not os.path.exists(db + "-acklog")
+    assert q.open_ack_log() is False
+
+
+def test_serve_opens_the_log_before_the_first_webhook(db, make_queue, store, open_log):
+    q = make_queue(db)
+    assert q.open_ack_log() is True
+    with pytest.raises(AckLogBusy):  # held from now on, with nothing submitted yet
+        open_log(store, db + "-acklog")
+    assert q.submit(delivery(1)) is True
+    assert [r["id"] for r in q.list()] == ["d1"]
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -20,17 +20,22 @@ Order
     later deliveries wait behind it); a dead or failed head leaves the lane, and the lane moves on.
 
 Durability (at-least-once)
-    submit() writes the record and the dedupe key in one transaction (SQLite WAL; synchronous=NORMAL by
-    default, which survives a killed process, or FULL, which also survives a power cut) or one Lua
-    script (Redis; durable as far as the Redis server's persistence is configured), and returns. A
-    housekeeping thread then enqueues the huey wake-up (at most one queued per lane when the workers
-    are in this process) and, for SQLite, checkpoints the write-ahead log every half second, so neither
-    is on the acknowledgement path. Concurrent submits to SQLite are written by one leader in one
-    statement (group commit; a trigger writes the dedupe keys), and every write of the process, huey's
-    included, takes turns on one in-process lock that serves submits first. In the same process, workers
-    (before a drain and before each GitLab call) and the housekeeping thread wait while webhooks are being
-    answered (``bot/ackfirst.py``). Each consumer process writes a heartbeat (token,
-    host+pid-namespace identity, pid, last_seen).
+    SQLite, as `incident-bot serve` runs it (synchronous=NORMAL): submit() copies the delivery into the
+    acknowledgement log (``acklog.py``), a memory-mapped file beside the database, and returns; the copy
+    survives the process being killed, as a NORMAL commit does. Whether it is a duplicate is answered from
+    the dedupe keys the log keeps in memory (read from SQLite when it opens). The housekeeping thread then
+    stores the logged deliveries in SQLite (one statement per 500; a trigger writes the dedupe keys) and
+    only then wakes their lanes. A log left by a killed process is stored when the queue next opens.
+    Without the log (``ack_log_mib: 0``; synchronous FULL, which also survives a power cut; or another
+    process holding the log), submit() writes the record and the dedupe key in one transaction, and
+    concurrent submits are written by one leader in one statement (group commit). Redis: one Lua script,
+    durable as far as the Redis server's persistence is configured. The housekeeping thread enqueues the
+    huey wake-ups (at most one queued per lane when the workers are in this process) and, for SQLite,
+    checkpoints the write-ahead log every half second, so neither is on the acknowledgement path. Every
+    write of the process, huey's included, takes turns on one in-process lock that serves submits first.
+    In the same process, workers (before a drain and before each GitLab call) and the housekeeping thread
+    wait while webhooks are being answered (``bot/ackfirst.py``). Each consumer process writes a
+    heartbeat (token, host+pid-namespace identity, pid, last_seen).
     On worker start and then every ``sweep_seconds`` a sweeper:
       - re-queues records left "running" by a worker that is gone (heartbeat expired, or same host and the pid
         no longer exists, or the same process no longer runs that claim) or that has been running for more
@@ -53,8 +58,9 @@ SQLite), ``lock_ttl_seconds`` (120), ``done_retention_hours`` (dedupe_hours).
 
 Modules
     ``core`` (DeliveryQueue: submit, workers, drain, sweeper, list/replay), ``sqlite_store`` and ``redis_store``
-    (the same record operations on each store), ``records`` (record statuses and fields), ``liveness`` (process
-    identity and liveness), ``keys`` (the dedupe key), ``errors`` (the exceptions a processor raises).
+    (the same record operations on each store), ``acklog`` (the acknowledgement log), ``records`` (record
+    statuses and fields), ``liveness`` (process identity and liveness), ``keys`` (the dedupe key), ``errors``
+    (the exceptions a processor raises).
 """
 
 from .core import DeliveryQueue

@@ -107,8 +107,9 @@ class DeliveryQueue:
                                    timeout=30, fsync=False, storage_class=_HueySqliteStorage,
                                    write_lock=self._store.write_lock)
         self.backend = self._store.kind
-        # The acknowledgement log (acklog.py): SQLite with synchronous=NORMAL only, opened by the first
-        # submit (a process that never submits, such as `incident-bot worker`, leaves it to `serve`).
+        # The acknowledgement log (acklog.py): SQLite with synchronous=NORMAL only. `serve` opens it at start
+        # (open_ack_log), otherwise the first submit does; a process that never submits, such as
+        # `incident-bot worker`, leaves it to `serve`.
         self._acklog: AckLog | None = None
         self._acklog_lock = threading.Lock()
         self._acklog_retry_at = 0.0
@@ -206,6 +207,12 @@ class DeliveryQueue:
             AckLog(self._store, self._acklog_path, None).close()
         except AckLogBusy:
             pass  # the process that has it stores it
+
+    def open_ack_log(self) -> bool:
+        """Open the acknowledgement log now rather than at the first submit (whose webhook, and every one
+        arriving meanwhile, would wait for the file to be mapped and the dedupe keys read). True when this
+        queue uses a log."""
+        return self._ack_log() is not None
 
     def _ack_log(self) -> AckLog | None:
         if self._acklog is not None or not self._acklog_bytes:
