@@ -421,6 +421,27 @@ def failing(monkeypatch, store: _SqliteStore, times: int = 1, after_commit: bool
     return calls
 
 
+def test_a_full_half_that_cannot_be_stored_fills_the_other_then_answers_unavailable(store, db, open_log,
+                                                                                     monkeypatch):
+    log = open_log(store, db + "-acklog", 128 << 10)  # halves of 64 KiB: 14 deliveries of 4 KiB each
+    calls = failing(monkeypatch, store, times=10**6)
+
+    def unreachable(*args):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store, "add", unreachable)  # the direct store, for what the log cannot take
+    accepted = 0
+    with pytest.raises(sqlite3.OperationalError):  # both halves full, and SQLite out of reach
+        for n in range(40):
+            assert add(log, big(n, 4000))
+            accepted += 1
+    assert 20 <= accepted < 40 and log.pending() == accepted  # the second half took over from the first
+    assert calls  # storing was tried
+    monkeypatch.undo()
+    log.flush()
+    assert stored(db) == [f"d{n}" for n in range(accepted)]
+
+
 def test_a_failed_flush_keeps_the_entries_and_the_next_stores_them_in_order(store, db, open_log, monkeypatch):
     log = open_log(store, db + "-acklog")
     for n in range(1, 4):

@@ -235,10 +235,15 @@ class AckLog:
                     self._remember(key, rec["id"], now + ttl)
                     self._entries.append((rec, key, ttl, now))
                     return True
-            lanes = self.flush()  # the active half is full: store it, which empties it
+            try:
+                lanes = self.flush()  # the active half is full: store it, which empties it
+            except Exception as exc:  # a half that could not be stored stays in the log
+                LOG.warning("acknowledgement log full and not stored: %s", exc)
+                continue  # a flush that failed has still switched halves when it could
             with self._lock:
                 self._lanes += lanes  # woken after the next flush
-        # Larger than a half (or the log keeps filling): store it directly, keeping its key reserved.
+        # Larger than a half, or the log is full and cannot be stored: store it directly (which raises
+        # when SQLite is out of reach: the webhook is answered 503), keeping its key reserved meanwhile.
         with self._lock:
             if self._seen(rec, key, now):
                 return False
