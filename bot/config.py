@@ -59,7 +59,7 @@ DEFAULTS: dict[str, Any] = {
         "sqlite_synchronous": "NORMAL",
         # MiB of memory-mapped file (beside the SQLite file) that acknowledged deliveries are copied to
         # before they are stored; 0 stores each in SQLite before answering (slower; see bot/queue/acklog.py).
-        "ack_log_mib": 32,
+        "ack_log_mib": 16,
         "workers": 4,
         "dedupe_hours": 24,
         "max_retries": 5,

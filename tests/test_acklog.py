@@ -189,7 +189,7 @@ def test_what_a_killed_process_logged_is_stored_once_in_order(tmp_path, db, make
     assert proc.returncode == -signal.SIGKILL
     assert stored(db) == (ids[:8] if flush_after == 8 else [])  # the rest only in the log
 
-    q = make_queue(db)  # recovers the log on open, written with 1 MiB, opened with the default 32
+    q = make_queue(db)  # recovers the log on open, written with 1 MiB, opened with the default size
     listed = q.list()
     assert [r["id"] for r in listed] == ids
     assert {r["status"] for r in listed} == {"queued"}
@@ -523,6 +523,19 @@ def test_no_log_with_full_or_zero_size(db, make_queue, settings):
     assert q._acklog is None
     assert not os.path.exists(db + "-acklog")
     assert q.open_ack_log() is False
+
+
+def test_no_room_for_the_log_stores_directly(db, make_queue, monkeypatch, caplog):
+    def no_space(fd, offset, length):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", no_space)
+    q = make_queue(db)
+    assert q.open_ack_log() is False
+    assert "cannot open the acknowledgement log" in caplog.text
+    assert q.submit(delivery(1)) is True
+    assert [r["id"] for r in q._store.records()] == ["d1"]  # stored before submit returned
+    assert q.submit(delivery(2, dedupe_key="key-1")) is False
 
 
 def test_serve_opens_the_log_before_the_first_webhook(db, make_queue, store, open_log):

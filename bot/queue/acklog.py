@@ -106,6 +106,10 @@ class AckLog:
             self._recover()
             if size is not None and self._half_for(size) != half:
                 self._map(self._half_for(size))  # recovered with the size it was written with; now resized
+            if size is not None:
+                # Disk blocks for the whole file now: a write through the mapping that needs a block the
+                # disk cannot give kills the process (SIGBUS) instead of failing. Raises OSError (ENOSPC).
+                os.posix_fallocate(self._fd, 0, 2 * self._half)
             for h in (0, 1):
                 self._clear(h)
             self._active = 0

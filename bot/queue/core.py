@@ -225,6 +225,10 @@ class DeliveryQueue:
                     self._acklog_retry_at = time.monotonic() + 10
                     LOG.warning("another process has the acknowledgement log %s; storing deliveries in SQLite "
                                 "directly (slower acknowledgements)", self._acklog_path)
+                except OSError as exc:  # no room on the disk for it, for one
+                    self._acklog_retry_at = time.monotonic() + 10
+                    LOG.error("cannot open the acknowledgement log %s (%s); storing deliveries in SQLite "
+                              "directly (slower acknowledgements)", self._acklog_path, _error_text(exc))
             return self._acklog
 
     def _flush_acklog(self) -> None:
