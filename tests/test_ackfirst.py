@@ -51,13 +51,16 @@ def test_the_endpoint_marks_every_webhook_even_refused_ones(tmp_path, monkeypatc
         return real_submit(delivery)
 
     queue.submit = submit
-    client = create_app(cfg, queue).test_client()
-    assert client.post("/webhook", data="{}", headers={"X-Gitlab-Token": "wrong"}).status_code == 401
-    assert gate._active == 0 and gate._last > float("-inf")
-    note = (FIXTURES / "note_hook_issue.json").read_text().replace('"note": "', '"note": "/incident status ', 1)
-    resp = client.post("/webhook", data=note, headers={"X-Gitlab-Token": "s", "X-Gitlab-Event": "Note Hook"})
-    assert resp.status_code == 202
-    assert seen == [1] and gate._active == 0
+    try:
+        client = create_app(cfg, queue).test_client()
+        assert client.post("/webhook", data="{}", headers={"X-Gitlab-Token": "wrong"}).status_code == 401
+        assert gate._active == 0 and gate._last > float("-inf")
+        note = (FIXTURES / "note_hook_issue.json").read_text().replace('"note": "', '"note": "/incident status ', 1)
+        resp = client.post("/webhook", data=note, headers={"X-Gitlab-Token": "s", "X-Gitlab-Event": "Note Hook"})
+        assert resp.status_code == 202
+        assert seen == [1] and gate._active == 0
+    finally:
+        queue.close()
 
 
 def test_a_worker_holds_its_gitlab_calls_while_a_webhook_is_in_progress(world, monkeypatch):

@@ -18,10 +18,22 @@ SECRET = "topsecret"
 NOTE = (FIXTURES / "note_hook_issue.json").read_text()
 
 
+_OPENED: list[DeliveryQueue] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_queues():
+    """Close the queues a test made: their housekeeping threads would outlive the test and its files."""
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def make(tmp_path, **env):
     cfg = load_config(env={"INCIDENT_BOT_WEBHOOK_SECRET": SECRET, **env})
     cfg.data["queue"]["sqlite_path"] = str(tmp_path / "q.db")
     queue = DeliveryQueue(cfg, lambda d: None, sqlite_path=cfg.queue["sqlite_path"])
+    _OPENED.append(queue)
     return create_app(cfg, queue).test_client(), queue
 
 

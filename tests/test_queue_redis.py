@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 
 import pytest
@@ -75,7 +76,11 @@ def test_backend_is_redis(backend):
     assert q.backend == "redis" and isinstance(q._store, _RedisStore)
     assert q.submit(shared.delivery(1))
     assert backend.client.exists(f"{backend.prefix}:d:d1")
-    assert backend.client.exists(f"huey.redis.{backend.prefix}")  # the wake-up, in huey's queue
+    # the wake-up, in huey's queue: sent by the housekeeping thread, so it may come a moment later
+    deadline = time.monotonic() + 5
+    while not backend.client.exists(f"huey.redis.{backend.prefix}") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert backend.client.exists(f"huey.redis.{backend.prefix}")
 
 
 def test_accept_then_duplicate(backend):
