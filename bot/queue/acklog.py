@@ -269,7 +269,8 @@ class AckLog:
         """Store every logged delivery in SQLite; returns the lanes stored (to wake). Acknowledgements go on
         into the other half meanwhile. When storing fails, the half stays in the log and is stored first by
         the next flush (or the next start); until then the other half takes acknowledgements, and once it
-        is full too, add() raises and the webhook is answered 503."""
+        is full too, add() stores in SQLite directly, which fails (the webhook is answered 503) while
+        SQLite is out of reach."""
         with self._flush_lock:
             lanes: list[str] = []
             if self._unstored is not None:
