@@ -538,6 +538,21 @@ def test_no_room_for_the_log_stores_directly(db, make_queue, monkeypatch, caplog
     assert q.submit(delivery(2, dedupe_key="key-1")) is False
 
 
+def test_depth_never_misses_a_delivery_stored_while_it_counts(db, make_queue, monkeypatch):
+    q = make_queue(db)
+    monkeypatch.setattr(q, "_flush_acklog", lambda: None)  # the housekeeping thread stores nothing itself
+    assert q.open_ack_log() and q.submit(delivery(1))
+    real_depth = q._store.depth
+
+    def depth_then_flush():  # the housekeeping thread stores the log between depth()'s two reads
+        n = real_depth()
+        q._acklog.flush()
+        return n
+
+    monkeypatch.setattr(q._store, "depth", depth_then_flush)
+    assert q.depth() >= 1
+
+
 def test_serve_opens_the_log_before_the_first_webhook(db, make_queue, store, open_log):
     q = make_queue(db)
     assert q.open_ack_log() is True

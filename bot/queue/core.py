@@ -257,7 +257,10 @@ class DeliveryQueue:
 
     def depth(self) -> int:
         acklog = self._acklog
-        return int(self._store.depth()) + (acklog.pending() if acklog is not None else 0)
+        # The log first: a delivery stored between the two reads is then counted twice for a moment,
+        # never missed (read the other way round, a flush in between made a pending delivery count 0).
+        logged = acklog.pending() if acklog is not None else 0
+        return logged + int(self._store.depth())
 
     def _safe_depth(self) -> int:
         return self.depth()
