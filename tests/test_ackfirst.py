@@ -91,6 +91,7 @@ def test_wake_ups_wait_while_a_webhook_is_in_progress(tmp_path, monkeypatch):
 
     gate = AckFirst(quiet=0.05, max_wait=30)
     monkeypatch.setattr("bot.queue.core.ACK_FIRST", gate)
+    monkeypatch.setattr(DeliveryQueue, "HOUSEKEEPING_MAX_WAIT", 30.0)  # the housekeeper's own bound (1 s)
     cfg = load_config(env={"INCIDENT_BOT_WEBHOOK_SECRET": "s"})
     queue = DeliveryQueue(cfg, lambda d: None, sqlite_path=str(tmp_path / "q.db"))  # no workers: every submit wakes
     try:
