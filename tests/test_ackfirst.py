@@ -107,4 +107,4 @@ def test_wake_ups_wait_while_a_webhook_is_in_progress(tmp_path, monkeypatch):
             time.sleep(0.05)
         assert queue.huey.pending_count() == 1  # sent once the webhooks are answered
     finally:
-        queue.stop()
+        queue.close()

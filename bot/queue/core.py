@@ -242,11 +242,8 @@ class DeliveryQueue:
             LOG.error("could not store logged deliveries (they stay in the acknowledgement log): %s",
                       _error_text(exc))
             return
-        lanes = [lane for lane in lanes if not self._wake_pending(lane)]
-        if lanes:
-            with self._wakes_lock:
-                self._wakes.update(dict.fromkeys(lanes))
-            self._wakes_ready.set()
+        if [lane for lane in lanes if self._queue_wake(lane)]:
+            self._wakes_ready.set()  # no new thread: this may run while the housekeeper stops
 
     def healthy(self) -> bool:
         try:
@@ -533,13 +530,17 @@ class DeliveryQueue:
     def _wake_soon(self, lane: str) -> None:
         """Ask the housekeeping thread to wake `lane`. A wake-up lost with the process is re-created by the
         sweeper (at the latest when the workers start), because the record is already stored."""
+        if self._queue_wake(lane):
+            self._nudge()
+
+    def _queue_wake(self, lane: str) -> bool:
+        """Hand `lane` to the next _send_wakes; False when a wake-up for it is already queued (a queued
+        drain of the lane reads the lane after it starts, so it will see the new delivery)."""
         if self._wake_pending(lane):
-            return  # a queued drain of this lane reads the lane after it starts, so it will see this one
+            return False
         with self._wakes_lock:
             self._wakes[lane] = None
-            if self._housekeeper is None:
-                self._start_housekeeper_locked()
-        self._wakes_ready.set()
+        return True
 
     def _nudge(self) -> None:
         """Have the housekeeping thread look now (store logged deliveries, send wake-ups)."""
@@ -549,15 +550,13 @@ class DeliveryQueue:
 
     def _start_housekeeper(self) -> None:
         with self._wakes_lock:
-            if self._housekeeper is None:
-                self._start_housekeeper_locked()
-
-    def _start_housekeeper_locked(self) -> None:
-        stop = threading.Event()  # its own, so a thread started while another stops is not stopped too
-        thread = threading.Thread(target=self._housekeep_loop, args=(stop,), name="incident-bot-queue-housekeeper",
-                                  daemon=True)
-        self._housekeeper = (thread, stop)
-        thread.start()
+            if self._housekeeper is not None:
+                return
+            stop = threading.Event()  # its own, so a thread started while another stops is not stopped too
+            thread = threading.Thread(target=self._housekeep_loop, args=(stop,),
+                                      name="incident-bot-queue-housekeeper", daemon=True)
+            self._housekeeper = (thread, stop)
+            thread.start()
 
     def _stop_housekeeper(self) -> None:
         with self._wakes_lock:
