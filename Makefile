@@ -9,20 +9,20 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # A plain (non-editable) install, as a user gets it.
-$(VENV)/.installed: $(BIN)/python pyproject.toml $(shell find bot templates -type f -not -name '*.pyc')
-	rm -rf build  # setuptools' build cache would ship modules that were since removed
-	$(BIN)/python -m pip install --quiet ".[test]"
-	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps .
+$(VENV)/.installed: $(BIN)/python pyproject.toml sandbox/pyproject.toml $(shell find bot templates sandbox -type f -not -name '*.pyc')
+	rm -rf build sandbox/build  # setuptools' build cache would ship modules that were since removed
+	$(BIN)/python -m pip install --quiet ".[test]" ./sandbox
+	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps . ./sandbox
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/incident-bot demo
+	$(BIN)/python -m sandbox.demo
 
 test: $(VENV)/.installed
 	$(BIN)/pytest -q
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check bot tests benchmarks
+	$(BIN)/ruff check bot sandbox tests benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build sandbox/build *.egg-info sandbox/*.egg-info

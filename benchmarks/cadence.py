@@ -27,8 +27,8 @@ import time
 from datetime import timedelta
 
 from bot.cli import main as cli_main
-from bot.sandbox import MAINTAINER, Sandbox
-from bot.sandbox import issues as sb_issues
+from sandbox import MAINTAINER, Sandbox
+from sandbox import issues as sb_issues
 from bot.state import IncidentState, Role, render_block, write_block
 from bot.timeutil import iso, parse_time
 

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.config import load_config  # noqa: E402
 from bot.render import Renderer, incident_context  # noqa: E402
-from bot.sandbox import DEVELOPER, MAINTAINER, Sandbox  # noqa: E402
+from sandbox import DEVELOPER, MAINTAINER, Sandbox  # noqa: E402
 from bot.state import IncidentState, render_block  # noqa: E402
 from bot.timeutil import utcnow  # noqa: E402
 

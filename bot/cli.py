@@ -1,4 +1,4 @@
-"""The `incident-bot` command: serve, worker, demo, cadence, deliveries."""
+"""The `incident-bot` command: serve, worker, cadence, deliveries."""
 
 from __future__ import annotations
 
@@ -98,12 +98,6 @@ def cmd_deliveries(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
-    from .demo import run_demo
-
-    return run_demo()
-
-
 def cmd_cadence(args) -> int:
     from .cadence_run import run_cadence
 
@@ -130,9 +124,6 @@ def parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="process queued deliveries (scale-out with INCIDENT_BOT_QUEUE=redis://)")
     common(w)
     w.set_defaults(func=cmd_worker)
-
-    d = sub.add_parser("demo", help="play a whole SEV1 incident against a local GitLab sandbox")
-    d.set_defaults(func=cmd_demo)
 
     c = sub.add_parser("cadence", help="check open incidents once and post the reminders that are due")
     common(c)

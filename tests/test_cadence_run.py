@@ -16,7 +16,7 @@ import pytest
 from bot.cli import main
 from bot.executor import parse_marker
 from bot.gitlab import GitLab
-from bot.sandbox import MAINTAINER
+from sandbox import MAINTAINER
 from bot.state import IncidentState, Role, render_block, write_block
 from bot.timeutil import iso, utcnow
 

@@ -1,10 +1,10 @@
-"""`incident-bot demo` plays a whole SEV1 incident and prints the issue readably."""
+"""`make demo` plays a whole SEV1 incident and prints the issue readably."""
 
-from bot.cli import main
+from sandbox.demo import run_demo
 
 
 def test_demo_plays_a_whole_incident(capsys):
-    assert main(["demo"]) == 0
+    assert run_demo() == 0
     out = capsys.readouterr().out
     for heading in ("## Incident #1 - SSO logins failing\n", " - UPDATE #1", " - UPDATE #2", " - HANDOFF",
                     " - SUPPORT RESOURCES", " - RESOLVED", " - SUPPORT SUMMARY"):

@@ -16,6 +16,10 @@ def test_plain_install_ships_templates_and_console_script(tmp_path):
         capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr
     assert (target / "bot" / "templates" / "periodic_status_update.md.j2").exists()
+    # The GitLab stand-in and the demo are development tools: none of their code ships with the bot.
+    assert not (target / "sandbox").exists()
+    shipped = {p.stem for p in (target / "bot").rglob("*.py")}
+    assert not shipped & {"sandbox", "demo", "local", "wsgi_server", "quick_actions"}, shipped
     entry_points = next(target.glob("incident_bot-*.dist-info")) / "entry_points.txt"
     assert "incident-bot = bot.cli:main" in entry_points.read_text()
     probe = (

@@ -16,7 +16,7 @@ import requests
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from bot.sandbox import REPORTER, Sandbox
+from sandbox import REPORTER, Sandbox
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SIGNING_KEY = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()

@@ -10,8 +10,8 @@ import os
 
 from bot.config import load_config
 from bot.executor import parse_marker
-from bot.local import LocalBot
-from bot.sandbox import DEVELOPER, GUEST, MAINTAINER, REPORTER, Sandbox
+from sandbox.local import LocalBot
+from sandbox import DEVELOPER, GUEST, MAINTAINER, REPORTER, Sandbox
 from bot.state import read_block
 
 SECRET = "s3cret-token"

@@ -10,7 +10,7 @@ import time
 import uuid
 from typing import Any, Iterator
 
-from ..wsgi_server import ThreadedServer
+from .wsgi_server import ThreadedServer
 from . import entities, payloads
 from .clock import Clock, system_clock
 from .hooks import Sender, build_request, wants

@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 import tempfile
 
-from .app import create_app
-from .cli import build_queue
-from .config import Config
-from .process import Services
+from bot.app import create_app
+from bot.cli import build_queue
+from bot.config import Config
+from bot.process import Services
+
 from .wsgi_server import ThreadedServer
 
 

@@ -1,4 +1,4 @@
-"""`incident-bot demo`: a whole SEV1 incident, played as people would, against a local GitLab sandbox.
+"""`make demo` (`python -m sandbox.demo`): a whole SEV1 incident, played as people would, against a local GitLab sandbox.
 
 The sandbox and the bot run in this process on free loopback ports; the people use python-gitlab
 with their own tokens, so every step goes through real HTTP and real webhooks.
@@ -11,11 +11,12 @@ import textwrap
 import threading
 from datetime import timedelta
 
-from .config import load_config
+from bot.config import load_config
+from bot.state import read_block
+from bot.timeutil import utcnow
+
+from . import DEVELOPER, MAINTAINER, Sandbox
 from .local import LocalBot
-from .sandbox import DEVELOPER, MAINTAINER, Sandbox
-from .state import read_block
-from .timeutil import utcnow
 
 PEOPLE = {"alice": "Alice Ng (CMOC)", "bob": "Bob Ortiz (SMOC)", "carol": "Carol Sato (IMOC)"}
 
@@ -141,3 +142,7 @@ def _print_issue(sb: Sandbox, project_id: int, iid: int) -> None:
         print(f"\n--- @{note['author']['username']} at {note['created_at']}{' (internal)' if note.get('internal') else ''}")
         print(textwrap.indent(note["body"].rstrip(), "  "))
     print(rule)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(run_demo())
