@@ -27,10 +27,10 @@ import time
 from datetime import timedelta
 
 from bot.cli import main as cli_main
-from sandbox import MAINTAINER, Sandbox
-from sandbox import issues as sb_issues
 from bot.state import IncidentState, Role, render_block, write_block
 from bot.timeutil import iso, parse_time
+from sandbox import MAINTAINER, Sandbox
+from sandbox import issues as sb_issues
 
 NOW = parse_time("2026-11-27T10:00:00Z")
 PROJECT = "support/incidents"

@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from bot.config import load_config  # noqa: E402
 from bot.render import Renderer, incident_context  # noqa: E402
-from sandbox import DEVELOPER, MAINTAINER, Sandbox  # noqa: E402
 from bot.state import IncidentState, render_block  # noqa: E402
 from bot.timeutil import utcnow  # noqa: E402
+from sandbox import DEVELOPER, MAINTAINER, Sandbox  # noqa: E402
 
 SECRET = "bench-secret"
 NOTE = json.loads((ROOT / "tests" / "fixtures" / "note_hook_issue.json").read_text())

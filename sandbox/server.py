@@ -10,12 +10,12 @@ import time
 import uuid
 from typing import Any, Iterator
 
-from .wsgi_server import ThreadedServer
 from . import entities, payloads
 from .clock import Clock, system_clock
 from .hooks import Sender, build_request, wants
 from .store import DEVELOPER, Store
 from .wsgi import create_app
+from .wsgi_server import ThreadedServer
 
 
 class Sandbox:

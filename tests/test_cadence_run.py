@@ -16,9 +16,9 @@ import pytest
 from bot.cli import main
 from bot.executor import parse_marker
 from bot.gitlab import GitLab
-from sandbox import MAINTAINER
 from bot.state import IncidentState, Role, render_block, write_block
 from bot.timeutil import iso, utcnow
+from sandbox import MAINTAINER
 
 UTC = timezone.utc
 SEC = timedelta(seconds=1)

@@ -10,9 +10,9 @@ import os
 
 from bot.config import load_config
 from bot.executor import parse_marker
-from sandbox.local import LocalBot
-from sandbox import DEVELOPER, GUEST, MAINTAINER, REPORTER, Sandbox
 from bot.state import read_block
+from sandbox import DEVELOPER, GUEST, MAINTAINER, REPORTER, Sandbox
+from sandbox.local import LocalBot
 
 SECRET = "s3cret-token"
 PEOPLE = {"alice": DEVELOPER, "bob": DEVELOPER, "carol": MAINTAINER, "rita": REPORTER, "gus": GUEST}
