@@ -99,8 +99,11 @@ def support_summary(state: IncidentState) -> dict:
         "updates_total": max(state.update_count, len(state.updates)),
         "updates_on_time": sum(1 for u in state.updates if on_time(u)),
         "peak_tickets": state.peak_tickets,
+        # Figures and handoffs given only in internal notes of a public incident: counted, never shown.
+        "tickets_internal_only": state.peak_tickets is None and "tickets" in state.internal_only,
         "handoffs": [f"{h.get('from') or '?'} -> {h.get('to') or '?'} at {human(_at(h.get('at'))) or '?'}"
-                     for h in state.handoffs],
+                     for h in state.handoffs if not h.get("internal")],
+        "handoffs_internal": sum(1 for h in state.handoffs if h.get("internal")),
         "resources": [f"{role.upper()}: @{state.roles[role].username}"
                       for role in ("cmoc", "smoc", "imoc") if role in state.roles],
     }

@@ -124,7 +124,7 @@ class Delivery:
         return Context(cfg=self.cfg, render=self.render, iid=self.issue.iid, title=self.issue.title,
                        author=self.issue.author.get("username"), state=self.state, actor=actor,
                        now=self.now, lookup_member=self.lookup_member, labels=tuple(self.issue.labels),
-                       confidential=self.issue.confidential, commands=COMMANDS)
+                       confidential=self.issue.confidential, internal=self.internal, commands=COMMANDS)
 
     def apply(self, effects: Effects, key: str, *, internal: bool = False) -> None:
         if self.rebuilt:
@@ -246,6 +246,7 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
         return "refused: access level"
 
     d = Delivery(services, gl, project_id, iid, now, declaring=any(c.verb == "declare" for c in commands))
+    d.internal = event.internal  # the one source of "internal" for the handlers and the replies
     if event.actor.username:  # already known to be a member: `cmoc me` needs no second lookup
         d.remember_member(Role(event.actor.username, user_id))
     for cmd in commands:

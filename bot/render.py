@@ -41,6 +41,7 @@ __all__ = [
 NOT_PROVIDED = "_not provided_"
 UNASSIGNED = "_unassigned_"
 TO_FILL = "_to be filled in_"
+INTERNAL_ONLY = "_given in internal notes_"  # a figure that exists, but only where this text may not go
 
 STATUS_TEXT = {"active": "In Progress", "mitigated": "Mitigated", "resolved": "Resolved"}
 
@@ -187,13 +188,14 @@ def f_mentions(values: Any, placeholder: str = "") -> str:
     return " ".join(f_mention(v) for v in values if not _missing(v)) or placeholder
 
 
-def f_reported(value: Any, last: Any = None) -> str:
-    """A count given now, else the count last reported (marked so), else ``_not provided_``."""
+def f_reported(value: Any, last: Any = None, internal_only: bool = False) -> str:
+    """A count given now, else the count last reported (marked so), else ``_given in internal notes_``
+    when only internal notes hold one, else ``_not provided_``."""
     if not _missing(value):
         return _text(value)
     if not _missing(last):
         return f"{_text(last)} (last reported)"
-    return NOT_PROVIDED
+    return INTERNAL_ONLY if internal_only else NOT_PROVIDED
 
 
 def f_prompt(value: Any, prompt: str = TO_FILL) -> str:
@@ -281,7 +283,7 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self.env.filters.update(FILTERS)
-        self.env.globals.update({"NOT_PROVIDED": NOT_PROVIDED, "ROLE_ORDER": ROLE_ORDER})
+        self.env.globals.update({"NOT_PROVIDED": NOT_PROVIDED, "INTERNAL_ONLY": INTERNAL_ONLY, "ROLE_ORDER": ROLE_ORDER})
 
     def render(self, name: str, **ctx: Any) -> str:
         """Render one template. ``now`` defaults to the current time, formatted."""
@@ -323,5 +325,6 @@ def incident_context(state: IncidentState, *, iid: int, title: str, now: datetim
         "roles": {role: state.holder(role) for role in ROLE_ORDER},
         "tickets": state.tickets,
         "peak_tickets": state.peak_tickets,
+        "internal_only": list(state.internal_only),  # facts only internal notes hold (see IncidentState)
         "postmortem_iid": state.postmortem_iid,
     }

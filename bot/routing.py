@@ -53,6 +53,7 @@ class Context:
     lookup_member: Callable[[str], Role | None]
     labels: tuple[str, ...] = ()
     confidential: bool = False
+    internal: bool = False  # the triggering note is internal (its facts stay out of public places)
     commands: "CommandRegistry | None" = None  # the composed registry, for help
 
     def new_state(self) -> IncidentState:

@@ -52,9 +52,12 @@ class IncidentState:
     next_update_due: datetime | None = None
     update_count: int = 0  # periodic updates posted (UPDATE #N)
     updates: list[dict[str, Any]] = field(default_factory=list)  # {"n", "at", "due"}: for on-time measures
-    handoffs: list[dict[str, Any]] = field(default_factory=list)  # {"from", "to", "at"}
+    handoffs: list[dict[str, Any]] = field(default_factory=list)  # {"from", "to", "at"} or {"internal": True}
     tickets: int | None = None  # ticket count last reported
     peak_tickets: int | None = None
+    # Facts given only in internal notes of a public issue ("tickets"): their values stay out of the block,
+    # which anyone who can read the issue can read; public places say they exist, not what they are.
+    internal_only: list[str] = field(default_factory=list)
     mitigated_at: datetime | None = None
     resolved_at: datetime | None = None
     postmortem_iid: int | None = None
@@ -74,11 +77,22 @@ class IncidentState:
             self.handled.append(key)
             del self.handled[:-HANDLED_KEEP]
 
-    def report_tickets(self, count: int | None) -> None:
+    def report_tickets(self, count: int | None, *, internal_only: bool = False) -> None:
         if count is None:
+            return
+        if internal_only:
+            self.note_internal("tickets")
             return
         self.tickets = count
         self.peak_tickets = max(count, self.peak_tickets or 0)
+
+    def record_handoff(self, source: str | None, target: str, at: str | None, *, internal_only: bool = False) -> None:
+        # An internal handoff is counted, not described: the postmortem says how many stay internal.
+        self.handoffs.append({"internal": True} if internal_only else {"from": source, "to": target, "at": at})
+
+    def note_internal(self, fact: str) -> None:
+        if fact not in self.internal_only:
+            self.internal_only.append(fact)
 
     # -- JSON ---------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -105,6 +119,8 @@ class IncidentState:
             for k, v in (data.get("roles") or {}).items()
             if isinstance(v, dict) and v.get("username")
         }
+        facts = data.get("internal_only")
+        kwargs["internal_only"] = [x for x in facts if isinstance(x, str)] if isinstance(facts, list) else []
         state = cls(**kwargs)
         if state.status not in ("active", "mitigated", "resolved") or state.severity not in (1, 2, 3):
             raise ValueError("state has an invalid status or severity")

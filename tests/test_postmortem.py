@@ -169,8 +169,8 @@ def test_support_summary_maths():
     s = support_summary(state)
     assert s == {"detected": "2026-11-27 09:55 UTC", "resolved": "2026-11-27 12:00 UTC",
                  "duration": "2 hours 5 minutes", "time_to_first_update": "0 hours 6 minutes",
-                 "updates_total": 3, "updates_on_time": 2, "peak_tickets": 57,
-                 "handoffs": ["AMER -> EMEA at 2026-11-27 11:00 UTC"], "resources": ["CMOC: @alice", "SMOC: @bob"]}
+                 "updates_total": 3, "updates_on_time": 2, "peak_tickets": 57, "tickets_internal_only": False,
+                 "handoffs": ["AMER -> EMEA at 2026-11-27 11:00 UTC"], "handoffs_internal": 0, "resources": ["CMOC: @alice", "SMOC: @bob"]}
     assert postmortem_assignee(state) == "smoc"
     del state.roles["smoc"]
     assert postmortem_assignee(state) == "cmoc"

@@ -379,7 +379,7 @@ def test_incident_context():
         "mitigated": "2026-11-27 12:00 UTC", "resolved": None, "next_update": "2026-11-27 12:15 UTC",
         "duration": "2 hours 5 minutes", "update_number": 3, "region": "EMEA",
         "roles": {"cmoc": "alice", "smoc": "bob", "imoc": None}, "tickets": 4, "peak_tickets": 9,
-        "postmortem_iid": 77,
+        "internal_only": [], "postmortem_iid": 77,
     }
     empty = incident_context(IncidentState(), iid=1, title="t", now=NOW)
     assert empty["detected"] is None and empty["duration"] is None and empty["region"] is None

@@ -46,6 +46,12 @@ def int_field(fields: dict, *names: str) -> int | None:
     return None
 
 
+def internal_only(ctx: Context) -> bool:
+    """Facts from an internal note on a public issue stay out of its description, and so out of every
+    public note and the public postmortem. A confidential issue is as private as the note: all is kept."""
+    return ctx.internal and not ctx.confidential
+
+
 def incident(ctx: Context, state: IncidentState) -> dict:
     return incident_context(state, iid=ctx.iid, title=ctx.title, now=ctx.now)
 

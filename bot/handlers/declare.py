@@ -8,7 +8,7 @@ from ..cadence import current_region
 from ..fields import validate_fields
 from ..routing import CommandRefused, CommandRegistry, Context, Effects, Router
 from ..state import IncidentState
-from .common import int_field, next_update, parse_severity, template_reply
+from .common import int_field, internal_only, next_update, parse_severity, template_reply
 
 commands = CommandRegistry()
 router = Router()
@@ -27,7 +27,7 @@ def open_incident(ctx: Context, severity: int, detected: datetime, fields: dict)
                           region=region, region_since=now if region else None,
                           initial_update_at=now, last_update_at=now)
     state.next_update_due = next_update(ctx, state, fields)
-    state.report_tickets(int_field(fields, "tickets", "customers"))
+    state.report_tickets(int_field(fields, "tickets", "customers"), internal_only=internal_only(ctx))
     reply = template_reply(ctx, "declare", state, fields, "initial")
     reply.body += "\n\n---\n\n" + ctx.render("engagement_criteria.md.j2", roles=["cmoc", "smoc"])
     return Effects(replies=[reply], state=state)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..fields import validate_fields
 from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply, Router
-from .common import incident, int_field, next_update, template_reply
+from .common import incident, int_field, internal_only, next_update, template_reply
 
 commands = CommandRegistry()
 router = Router()
@@ -28,7 +28,7 @@ def resolve(ctx: Context, fields: dict, close: bool) -> Effects:
     if state.status == "resolved":
         raise CommandRefused("the incident is already resolved", ["status"])
     state.status, state.resolved_at, state.next_update_due = "resolved", ctx.now, None
-    state.report_tickets(int_field(fields, "total_tickets", "tickets"))
+    state.report_tickets(int_field(fields, "total_tickets", "tickets"), internal_only=internal_only(ctx))
     reply = template_reply(ctx, "resolve", state, fields, "resolved")
     return Effects([reply], state, close=close, followups=["postmortem"])
 

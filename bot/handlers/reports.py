@@ -4,7 +4,7 @@ technical-to-support handoff and the executive summary."""
 from __future__ import annotations
 
 from ..routing import CommandRegistry, Context, Effects
-from .common import int_field, template_reply
+from .common import int_field, internal_only, template_reply
 
 commands = CommandRegistry()
 
@@ -18,7 +18,7 @@ def post_report(ctx: Context, verb: str, kind: str, fields: dict, extra_body: st
     reply.body += extra_body
     if count is None:
         return Effects([reply])  # nothing to record: the description stays as it is
-    state.report_tickets(count)
+    state.report_tickets(count, internal_only=internal_only(ctx))
     return Effects([reply], state)
 
 

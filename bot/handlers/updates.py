@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..routing import CommandRefused, CommandRegistry, Context, Effects
 from ..timeutil import iso
-from .common import int_field, next_update, require_open, template_reply
+from .common import int_field, internal_only, next_update, require_open, template_reply
 
 commands = CommandRegistry()
 
@@ -20,7 +20,7 @@ def post_status_update(ctx: Context, args: tuple[str, ...], fields: dict) -> Eff
     state.updates.append({"n": state.update_count, "at": iso(ctx.now), "due": iso(state.next_update_due)})
     state.last_update_at = ctx.now
     state.next_update_due = next_update(ctx, state, fields)
-    state.report_tickets(int_field(fields, "tickets"))
+    state.report_tickets(int_field(fields, "tickets"), internal_only=internal_only(ctx))
     reply = template_reply(ctx, "update", state, fields, "update", n=state.update_count)
     return Effects([reply], state)
 
@@ -39,8 +39,8 @@ def post_regional_handoff(ctx: Context, args: tuple[str, ...], fields: dict) -> 
     if state.region == target:
         raise CommandRefused(f"{target} already holds the incident", [r.lower() for r in regions if r != target])
     previous = state.region
-    state.handoffs.append({"from": previous, "to": target, "at": iso(ctx.now)})
-    state.report_tickets(int_field(fields, "active_tickets", "tickets"))
+    state.record_handoff(previous, target, iso(ctx.now), internal_only=internal_only(ctx))
+    state.report_tickets(int_field(fields, "active_tickets", "tickets"), internal_only=internal_only(ctx))
     # Rendered before the move: the template's Current Region is the one handing off.
     reply = template_reply(ctx, "handoff", state, fields, "handoff", handoff_from=previous, handoff_to=target)
     state.region, state.region_since = target, ctx.now

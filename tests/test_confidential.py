@@ -1,0 +1,139 @@
+"""Nothing confidential leaks (issue 12, item 6), through the sandbox over HTTP.
+
+- Facts given in an internal note (ticket counts, handoffs) reach only internal notes and confidential
+  issues: never a public issue's description (its table or its JSON state), a public reply, or the
+  public postmortem.
+- `incident-bot cadence` prints a confidential incident as `#iid (confidential)` only, in text and JSON.
+- Logs and /metrics carry no person text.
+"""
+
+from __future__ import annotations
+
+from bot.executor import parse_marker
+
+INTERNAL_ONLY = "_given in internal notes_"
+# Figures nobody would write by accident: any occurrence is a leak.
+SECRET_TICKETS, SECRET_HANDOFF_TICKETS = "4711", "4712"
+
+
+def postmortem(world, iid: int) -> dict:
+    return world.issue(world.state(iid).postmortem_iid)
+
+
+def replies(world, iid: int, kind: str) -> list[dict]:
+    return [n for n in world.bot_notes(iid) if parse_marker(n["body"])["kind"] == kind]
+
+
+def other_region(world, iid: int) -> str:
+    current = world.state(iid).region
+    return next(r for r in ("amer", "emea", "apac") if r.upper() != current)
+
+
+def internal_figures(world, iid: int) -> str:
+    """An internal update and an internal handoff, each with a figure; returns the handoff's region."""
+    world.comment(iid, f"/incident update\nsummary: narrowing\ntickets: {SECRET_TICKETS}\n", internal=True)
+    region = other_region(world, iid)
+    world.comment(iid, f"/incident handoff {region}\nactive_tickets: {SECRET_HANDOFF_TICKETS}\n", internal=True)
+    return region
+
+
+# -- internal notes on a public incident -----------------------------------------------------------------
+def test_internal_figures_stay_out_of_a_public_incident(world):
+    iid = world.declare(sev="sev2")
+    internal_figures(world, iid)
+
+    # The internal replies carry the figures: that is where they belong.
+    (update,) = replies(world, iid, "update")
+    (handoff,) = replies(world, iid, "handoff")
+    assert update["internal"] and SECRET_TICKETS in update["body"]
+    assert handoff["internal"] and SECRET_HANDOFF_TICKETS in handoff["body"]
+
+    # The description (table and JSON state) holds no figure from them, and no handoff record.
+    description = world.issue(iid)["description"]
+    assert SECRET_TICKETS not in description and SECRET_HANDOFF_TICKETS not in description
+    state = world.state(iid)
+    assert state.tickets is None and state.peak_tickets is None
+    assert all(set(h) == {"internal"} for h in state.handoffs) and len(state.handoffs) == 1
+    assert state.update_count == 1  # the update itself counts (its time is no secret; its figures are)
+
+    # A public status and a public update say the figures are internal, without them.
+    world.comment(iid, "/incident status")
+    status = replies(world, iid, "status")[-1]
+    assert not status["internal"]
+    assert SECRET_TICKETS not in status["body"] and SECRET_HANDOFF_TICKETS not in status["body"]
+    assert f"Tickets last reported: {INTERNAL_ONLY}" in status["body"]
+    world.comment(iid, "/incident update\nsummary: fix rolling out\n")
+    public_update = replies(world, iid, "update")[-1]
+    assert not public_update["internal"] and SECRET_TICKETS not in public_update["body"]
+    assert f"Current ticket volume: {INTERNAL_ONLY}" in public_update["body"]
+
+    # The public postmortem gets public figures only.
+    world.comment(iid, "/incident resolve\nsummary: rolled back\n")
+    pm = postmortem(world, iid)
+    assert not pm["confidential"]
+    body = pm["description"]
+    assert SECRET_TICKETS not in body and SECRET_HANDOFF_TICKETS not in body
+    assert f"highest ticket count reported during the incident: {INTERNAL_ONLY}" in body
+    assert f"Regional handoffs: {INTERNAL_ONLY}" in body
+    assert SECRET_TICKETS not in world.issue(iid)["description"]
+
+
+def test_public_figures_still_show_beside_internal_ones(world):
+    iid = world.declare(sev="sev2")
+    world.comment(iid, "/incident update\nsummary: first\ntickets: 12\n")
+    region = internal_figures(world, iid)
+    back = other_region(world, iid)
+    world.comment(iid, f"/incident handoff {back}\n")  # a public handoff after the internal one
+    state = world.state(iid)
+    assert (state.tickets, state.peak_tickets) == (12, 12)  # the internal 4711 and 4712 are not the peak
+    world.comment(iid, "/incident status")
+    status = replies(world, iid, "status")[-1]["body"]
+    assert "Tickets last reported: 12 (peak 12)" in status
+    world.comment(iid, "/incident resolve\n")
+    body = postmortem(world, iid)["description"]
+    assert "(highest ticket count reported during the incident: 12)" in body
+    assert SECRET_TICKETS not in body and SECRET_HANDOFF_TICKETS not in body
+    handoffs = next(line for line in body.splitlines() if line.startswith("- Regional handoffs:"))
+    assert f"{region.upper()} -> {back.upper()}" in handoffs and "1 more given in internal notes" in handoffs
+    assert f"-> {region.upper()} at" not in handoffs  # the internal handoff's record stays out
+
+
+def test_internal_figures_reach_a_confidential_incident_and_its_postmortem(world):
+    iid = world.create_issue(confidential=True)
+    world.comment(iid, "/incident declare sev2")
+    region = internal_figures(world, iid)
+    state = world.state(iid)
+    assert (state.tickets, state.peak_tickets) == (int(SECRET_HANDOFF_TICKETS), int(SECRET_HANDOFF_TICKETS))
+    assert state.handoffs[-1]["to"] == region.upper()
+    world.comment(iid, "/incident resolve\n")
+    pm = postmortem(world, iid)
+    assert pm["confidential"]
+    assert f"highest ticket count reported during the incident: {SECRET_HANDOFF_TICKETS}" in pm["description"]
+    assert f"-> {region.upper()} at" in pm["description"]
+
+
+# -- the pure parts ---------------------------------------------------------------------------------------------
+def test_state_keeps_internal_facts_as_names_only():
+    from bot.postmortem import support_summary
+    from bot.state import IncidentState, read_block, render_block
+
+    state = IncidentState()
+    state.report_tickets(4711, internal_only=True)
+    state.record_handoff("AMER", "EMEA", "2026-11-27T10:00:00Z", internal_only=True)
+    state.report_tickets(None, internal_only=True)  # nothing given: nothing recorded
+    assert (state.tickets, state.peak_tickets, state.internal_only) == (None, None, ["tickets"])
+    block = render_block(state, "table")
+    assert "4711" not in block and "EMEA" not in block and "AMER" not in block
+    again = read_block(block)
+    assert again.internal_only == ["tickets"] and again.handoffs == [{"internal": True}]
+    summary = support_summary(again)
+    assert summary["tickets_internal_only"] and summary["handoffs"] == [] and summary["handoffs_internal"] == 1
+    again.report_tickets(7)  # a public figure shows beside the internal ones, and is the public peak
+    assert (again.tickets, again.peak_tickets) == (7, 7) and not support_summary(again)["tickets_internal_only"]
+
+
+def test_forged_internal_only_is_read_as_nothing():
+    from bot.state import IncidentState, read_block, render_block
+
+    block = render_block(IncidentState(), "table").replace('"internal_only":[]', '"internal_only":5')
+    assert read_block(block).internal_only == []
