@@ -82,9 +82,18 @@ class Row:
     skipped: list[dict] = field(default_factory=list)  # {"kind", "reason"}
     note: str | None = None  # the note text posted (or, in a dry run, that would be posted)
     error: str | None = None
+    confidential: bool = False
 
     def skip(self, kind: str, reason: str) -> None:
         self.skipped.append({"kind": kind, "reason": reason})
+
+    def shown(self) -> dict:
+        """What the output may say. CI job logs are often readable by the whole project, so a confidential
+        issue is its number only: no title, severity, status, mentions or note text."""
+        if not self.confidential:
+            return asdict(self)
+        return {"project": self.project, "iid": self.iid, "confidential": True} | (
+            {"error": self.error} if self.error else {})
 
 
 @dataclass
@@ -118,7 +127,7 @@ class Report:
             "projects": self.projects,
             "summary": self.summary(),
             "api_calls": dict(self.calls),
-            "incidents": [asdict(r) for r in self.rows],
+            "incidents": [r.shown() for r in self.rows],
             "errors": self.errors + ([{"project": None, "error": self.fatal}] if self.fatal else []),
         }
 
@@ -182,7 +191,7 @@ def check_issue(gl: GitLab, cfg: Config, renderer: Renderer, issue: Issue, proje
                 dry_run: bool, open_: bool, report: Report | None = None) -> Row:
     """Check one listed issue; post (unless dry_run) one note with everything due. Raises Unreachable."""
     report = report or Report(now, dry_run, [project])
-    row = Row(project, issue.iid, issue.title, open_, issue.web_url)
+    row = Row(project, issue.iid, issue.title, open_, issue.web_url, confidential=issue.confidential)
     state, reminders, skips = _evaluate(row, cfg, issue, now, open_)
     try:
         if reminders and not dry_run:
@@ -259,7 +268,8 @@ def check_postmortem_actions(gl: GitLab, cfg: Config, renderer: Renderer, projec
     for issue in _list(gl, report, project, [cfg.labels["postmortem_action"]], state="opened"):
         if not followup_overdue(issue.due_date, today):
             continue
-        row = Row(project, issue.iid, issue.title, True, issue.web_url, status="follow-up")
+        row = Row(project, issue.iid, issue.title, True, issue.web_url, status="follow-up",
+                  confidential=issue.confidential)
         rows.append(row)
         if reminded_on(issue.description) == today:
             row.skip("action_overdue", f"already reminded today ({today.isoformat()})")
@@ -335,6 +345,10 @@ def render_text(report: Report) -> str:
     head = f"{'PROJECT':24} {'ISSUE':>6}  {'SEV':4}  {'STATUS':16}  {'DUE':34}  {'REMINDED' if not dry else 'WOULD POST'}"
     lines += ["", head, "-" * max(len(head), 100)]
     for r in report.rows:
+        if r.confidential:
+            lines.append(f"{r.project[:24]:24} {'#' + str(r.iid):>6}  (confidential)")
+            lines += [f"    ERROR    {r.error}"] if r.error else []
+            continue
         due = ", ".join(d.kind for d in r.due) or "-"
         posted = due if dry else ", ".join(r.reminded)
         status = (r.status or "-") + ("" if r.open else " (closed)")

@@ -359,7 +359,7 @@ def test_json_output_shape(world, run):
     assert report["api_calls"] == {"listing": 3, "reads": 1, "writes": 2}
     row = by_iid(report, due)
     assert set(row) == {"project", "iid", "title", "open", "web_url", "severity", "status", "due", "reminded",
-                        "skipped", "note", "error"}
+                        "skipped", "note", "error", "confidential"}
     assert row["title"] == "Checkout errors" and row["web_url"].endswith(f"/issues/{due}")
     assert {s["kind"] for s in row["skipped"]} == {"escalation", "response_target", "handoff", "stale_mitigation",
                                                    "role_release"}

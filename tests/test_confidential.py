@@ -9,7 +9,12 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
+from bot.cli import main
 from bot.executor import parse_marker
+from bot.timeutil import iso, utcnow
 
 INTERNAL_ONLY = "_given in internal notes_"
 # Figures nobody would write by accident: any occurrence is a leak.
@@ -110,6 +115,45 @@ def test_internal_figures_reach_a_confidential_incident_and_its_postmortem(world
     assert pm["confidential"]
     assert f"highest ticket count reported during the incident: {SECRET_HANDOFF_TICKETS}" in pm["description"]
     assert f"-> {region.upper()} at" in pm["description"]
+
+
+# -- the scheduled job's output -----------------------------------------------------------------------------
+def _cadence(world, monkeypatch, capsys, *args) -> str:
+    monkeypatch.setenv("GITLAB_URL", world.sb.url)
+    monkeypatch.setenv("GITLAB_TOKEN", world.bot_user["token"])
+    monkeypatch.delenv("INCIDENT_BOT_CONFIG", raising=False)
+    capsys.readouterr()
+    code = main(["cadence", "--project", world.project["path_with_namespace"], "--now",
+                 iso(utcnow().replace(microsecond=0) + _HOURS_LATER), *args])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    world.settle()
+    return out
+
+
+_HOURS_LATER = timedelta(hours=3)  # every update overdue: the confidential incident has a reminder due
+
+
+def test_cadence_prints_a_confidential_incident_as_its_number_only(world, monkeypatch, capsys):
+    title = "Breach at Zyxwvut Corp"
+    secret = world.create_issue(title=title, confidential=True)
+    world.comment(secret, "/incident declare sev1\n/incident cmoc @bob")
+    public = world.declare(world.create_issue(title="Slow dashboards"), sev="sev2")
+
+    for args in (("--dry-run",), ("--dry-run", "--format", "json"), ("--format", "json"), ()):
+        out = _cadence(world, monkeypatch, capsys, *args)
+        assert "Zyxwvut" not in out and "Breach" not in out, args
+        assert "@bob" not in out and '"bob"' not in out, args  # who holds a role is no one else's business
+        if "json" in args:
+            rows = {r["iid"]: r for r in json.loads(out)["incidents"]}
+            assert rows[secret] == {"project": world.project["path_with_namespace"], "iid": secret,
+                                    "confidential": True}
+            assert rows[public]["title"] == "Slow dashboards" and rows[public]["confidential"] is False
+        else:
+            row = next(line for line in out.splitlines() if f"#{secret}" in line)
+            assert row.split() == [world.project["path_with_namespace"], f"#{secret}", "(confidential)"]
+    # The reminder itself was posted on the confidential incident (only the output is reduced).
+    assert any(parse_marker(n["body"])["kind"] == "reminder" for n in world.bot_notes(secret))
 
 
 # -- the pure parts ---------------------------------------------------------------------------------------------
