@@ -1,33 +1,73 @@
-"""The web app: POST /webhook (bot/ack.py), and GET /healthz and GET /metrics for operators.
+"""The web app: POST /webhook, and GET /healthz and GET /metrics for operators. Nothing here calls GitLab.
 
-Nothing here calls GitLab. /healthz answers 503 when the queue store cannot be reached.
+/webhook answers 401 (token or signature), 413 (over max_body_bytes: Flask's MAX_CONTENT_LENGTH), 400
+(malformed), 200 (triggers nothing, or a duplicate), 202 (stored for a worker) or 503 (the store cannot
+be reached: nothing stored, nothing acknowledged, GitLab may resend). The token is checked before the
+body is read.
 """
 
 from __future__ import annotations
 
 import json
 
-from flask import Flask, Response
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
 
 from . import metrics
-from .ack import Dispatcher, WebhookEndpoint
 from .config import Config
+from .events import BadDelivery, parse_delivery
+from .queue import DeliveryQueue, QueueUnavailable
+from .webhook import ignored_key, stored_delivery, token_matches, triggers_nothing, verify_signature
 
 
 def _json(code: int, **fields) -> Response:
     return Response(json.dumps(fields), code, mimetype="application/json")
 
 
-def create_app(cfg: Config, dispatcher: Dispatcher, *, insecure: bool = False) -> Flask:
+def _reject(reason: str, code: int, message: str) -> Response:
+    metrics.delivery_rejected(reason)
+    return _json(code, error=message)
+
+
+def create_app(cfg: Config, queue: DeliveryQueue, *, insecure: bool = False) -> Flask:
     if not cfg.webhook_secret and not insecure:
         raise ValueError("INCIDENT_BOT_WEBHOOK_SECRET is not set; refusing to run without it (use --insecure)")
     app = Flask("incident_bot")
-    # The acknowledgement path is served in front of Flask: see bot/ack.py for why.
-    app.wsgi_app = WebhookEndpoint(cfg, dispatcher).mount(app.wsgi_app)  # type: ignore[method-assign]
+    app.config["MAX_CONTENT_LENGTH"] = cfg.max_body_bytes
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if exc.code == 413:
+            return _reject("too_large", 413, f"body over {cfg.max_body_bytes} bytes")
+        return _json(exc.code or 500, error=exc.description)
+
+    @app.post("/webhook")
+    def webhook():
+        metrics.delivery_received()
+        if cfg.webhook_secret and not token_matches(cfg.webhook_secret, request.headers.get("X-Gitlab-Token")):
+            return _reject("token", 401, "missing or wrong X-Gitlab-Token")
+        body = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH, read or not
+        if cfg.signing_token and (reason := verify_signature(cfg.signing_token, request.headers, body)):
+            return _reject("signature", 401, reason)
+        try:
+            event = parse_delivery(request.headers, body)
+        except BadDelivery as exc:
+            return _reject("malformed", 400, str(exc))
+        try:
+            reason = triggers_nothing(event, cfg)
+            if reason:
+                queue.remember(ignored_key(request.headers, body, event))
+                return _json(200, status="ignored", reason=reason)
+            delivery = stored_delivery(request.headers, body, event)
+            if not queue.submit(delivery):
+                return _json(200, status="duplicate")
+        except QueueUnavailable:
+            return _reject("queue_unavailable", 503, "the delivery store cannot be reached")
+        return _json(202, status="accepted", id=delivery["id"])
 
     @app.get("/healthz")
     def healthz():
-        if dispatcher.healthy():
+        if queue.healthy():
             return _json(200, status="ok")
         return _json(503, status="queue store unreachable")
 

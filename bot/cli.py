@@ -20,20 +20,9 @@ def _config(args):
         raise SystemExit(2) from exc
 
 
-def build_queue(cfg, services):
-    from .delivery import make_processor
-    from .queue import DeliveryQueue
-
-    return DeliveryQueue(cfg, make_processor(services), url=cfg.queue_url or cfg.queue["url"],
-                         sqlite_path=cfg.queue["sqlite_path"], name=cfg.queue["name"])
-
-
 def cmd_serve(args) -> int:
-    import waitress
-
-    from .app import create_app
+    from .compose import serve
     from .logs import setup_logging
-    from .process import Services
 
     cfg = _config(args)
     if not cfg.webhook_secret and not args.insecure:
@@ -44,37 +33,31 @@ def cmd_serve(args) -> int:
         print("incident-bot: GITLAB_TOKEN is not set (the bot user's token with the api scope).", file=sys.stderr)
         return 2
     setup_logging(args.log_level)
-    services = Services.from_config(cfg)
-    queue = build_queue(cfg, services)
-    queue.open_ack_log()
-    if not args.no_worker:
-        queue.start_workers()
-    app = create_app(cfg, queue, insecure=args.insecure)
-    log.info("serving on %s:%s", args.host, args.port)
-    try:
-        waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="incident-bot")
-    finally:
-        queue.stop()
+    serve(cfg, host=args.host, port=args.port, threads=args.threads, workers=not args.no_worker,
+          insecure=args.insecure)
     return 0
 
 
 def cmd_worker(args) -> int:
+    from .compose import work
     from .logs import setup_logging
-    from .process import Services
 
     setup_logging(args.log_level)
-    cfg = _config(args)
-    queue = build_queue(cfg, Services.from_config(cfg))
-    queue.run_worker()
+    work(_config(args))
     return 0
 
 
 def cmd_deliveries(args) -> int:
-    cfg = _config(args)
-    from .queue import DeliveryQueue
+    from .compose import build_queue
 
-    queue = DeliveryQueue(cfg, lambda d: None, url=cfg.queue_url or cfg.queue["url"],
-                          sqlite_path=cfg.queue["sqlite_path"], name=cfg.queue["name"])
+    queue = build_queue(_config(args))
+    try:
+        return _deliveries(queue, args)
+    finally:
+        queue.close()
+
+
+def _deliveries(queue, args) -> int:
     if args.action == "list":
         rows = queue.list(dead_only=args.dead)
         if args.format == "json":
@@ -92,7 +75,7 @@ def cmd_deliveries(args) -> int:
         print("incident-bot deliveries replay: give a delivery ID or --all-dead", file=sys.stderr)
         return 2
     if not queue.replay(args.id):
-        print(f"no delivery {args.id}", file=sys.stderr)
+        print(f"no finished delivery {args.id} (unknown, or still pending)", file=sys.stderr)
         return 1
     print(f"replayed {args.id}")
     return 0

@@ -52,24 +52,19 @@ DEFAULTS: dict[str, Any] = {
     "role_release_after_hours": 24,
     "stale_mitigation_hours": 24,
     "queue": {
-        "url": None,  # redis://host:6379/0 for scale-out; None means the embedded SQLite file
+        "url": None,  # redis://host:6379/0 for several processes; None means the embedded SQLite file
         "name": "incident-bot",  # the Redis key prefix: processes sharing a queue use the same name
         "sqlite_path": "incident-bot-queue.db",
-        # NORMAL: an accepted delivery survives the bot being killed; FULL: also a power cut (slower acks).
-        "sqlite_synchronous": "NORMAL",
-        # MiB of memory-mapped file (beside the SQLite file) that acknowledged deliveries are copied to
-        # before they are stored; 0 stores each in SQLite before answering (slower; see bot/queue/acklog.py).
-        "ack_log_mib": 16,
+        # FULL: an accepted delivery survives a power cut; NORMAL: only the bot being killed.
+        "sqlite_synchronous": "FULL",
         "workers": 4,
         "dedupe_hours": 24,
         "max_retries": 5,
         "retry_base_seconds": 2.0,
         "retry_max_seconds": 300.0,
-        "sweep_seconds": 5.0,  # how often a worker looks for deliveries a dead worker left running
-        "heartbeat_ttl_seconds": 60.0,
-        "stale_running_minutes": 30.0,
-        "poll_max_seconds": 0.5,
-        "lock_ttl_seconds": 120.0,
+        "retry_after_max_seconds": 300.0,  # GitLab's Retry-After is honoured up to this, then retried
+        "lease_seconds": 60.0,  # a worker that dies loses its delivery after this long
+        "poll_seconds": 1.0,  # how often idle workers look for deliveries stored by another process
         "done_retention_hours": None,  # None: as long as the dedupe window
     },
 }

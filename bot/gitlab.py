@@ -14,7 +14,6 @@ from typing import Any, Iterator
 import gitlab
 import requests
 
-from .ackfirst import ACK_FIRST
 from .timeutil import parse_time
 
 
@@ -108,7 +107,6 @@ class _Translate:
         self.timeout = timeout
 
     def __enter__(self):
-        ACK_FIRST.wait_turn()  # webhooks being acknowledged in this process go first
         return self
 
     def __exit__(self, exc_type, exc, tb):

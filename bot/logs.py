@@ -21,8 +21,6 @@ import logging
 import sys
 from typing import Any, Iterator
 
-CONTEXT_FIELDS = ("delivery_id", "project", "issue", "command")
-
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "incident_bot_log_context", default=None
 )
@@ -110,8 +108,6 @@ def setup_logging(level: str | int = "INFO", stream: Any = None) -> logging.Hand
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level)
-    # huey logs every task execution at INFO; keep it at WARNING unless debugging.
-    logging.getLogger("huey").setLevel(logging.DEBUG if level <= logging.DEBUG else logging.WARNING)
     # waitress warns "Task queue depth is N" for every request that waits for a free thread: during a
     # burst that is a line per webhook, written by the server's one I/O thread, which every acknowledgement
     # needs. Kept for debugging only.

@@ -7,7 +7,7 @@ scale-out each process exposes its own numbers; that is fine for Prometheus, whi
 Who counts what:
 - the web layer: ``delivery_received()`` for every POST to /webhook, ``delivery_rejected(reason)`` when it
   answers 4xx without queueing (bad token, too large, unparsable...);
-- the queue (``bot/queue.py``): accepted / duplicate on submit, processed / retried / dead / failed and the
+- the queue (``bot/queue/workers.py``): accepted / duplicate on submit, processed / retried / dead / failed and the
   processing time in the workers, and the ``queue_depth`` gauge through ``set_queue_depth_source``;
 - the GitLab adapter: ``observe_api_call(method, status, seconds)`` once per HTTP call.
 """

@@ -1,6 +1,7 @@
 """Run the bot in this process on a free loopback port: for the demo, the tests and the benchmarks.
 
-The same pieces as `incident-bot serve`: the Flask app on waitress, the durable queue, worker threads.
+The same pieces as `incident-bot serve`, built by the same composition root (bot/compose.py): the Flask
+app on waitress with the same server options, the queue, its worker threads.
 """
 
 from __future__ import annotations
@@ -8,8 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from bot.app import create_app
-from bot.cli import build_queue
+from bot.compose import build_bot, server_options
 from bot.config import Config
 from bot.process import Services
 
@@ -23,12 +23,13 @@ class LocalBot:
             self._tmp = tempfile.mkdtemp(prefix="incident-bot-")
             cfg.data["queue"]["sqlite_path"] = os.path.join(self._tmp, "queue.db")
         self.cfg = cfg
-        self.services = Services.from_config(cfg)
+        services = Services.from_config(cfg)
         if clock is not None:
-            self.services.clock = clock
-        self.queue = build_queue(cfg, self.services)
-        self.app = create_app(cfg, self.queue, insecure=insecure)
-        self._server = ThreadedServer(self.app, threads=threads, name="incident-bot")
+            services.clock = clock
+        bot = build_bot(cfg, insecure=insecure, services=services)
+        self.services, self.queue, self.app = bot.services, bot.queue, bot.app
+        options = server_options(cfg)
+        self._server = ThreadedServer(self.app, threads=threads, name=options.pop("ident"), **options)
         self.url = self._server.url
         self._workers = workers
 
@@ -46,7 +47,7 @@ class LocalBot:
         return self.queue.wait_idle(timeout)
 
     def stop(self) -> None:
-        self._server.stop()  # its worker threads hold queue connections of their own
+        self._server.stop()
         self.queue.close()
 
     def __enter__(self) -> "LocalBot":

@@ -12,8 +12,9 @@ import waitress
 
 
 class ThreadedServer:
-    def __init__(self, app, *, threads: int, name: str):
-        self._server = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads, ident=name)
+    def __init__(self, app, *, threads: int, name: str, **adjustments):
+        self._server = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads, ident=name,
+                                              **adjustments)
         self.url = f"http://127.0.0.1:{self._server.effective_port}"
         self._thread = threading.Thread(target=self._server.run, name=f"{name}-http", daemon=True)
 

@@ -11,6 +11,7 @@ from conftest import FIXTURES
 
 from bot.app import create_app
 from bot.cli import main
+from bot.compose import build_queue
 from bot.config import load_config
 from bot.queue import DeliveryQueue
 
@@ -23,7 +24,7 @@ _OPENED: list[DeliveryQueue] = []
 
 @pytest.fixture(autouse=True)
 def _close_queues():
-    """Close the queues a test made: their housekeeping threads would outlive the test and its files."""
+    """Close the queues a test made."""
     yield
     while _OPENED:
         _OPENED.pop().close()
@@ -32,7 +33,7 @@ def _close_queues():
 def make(tmp_path, **env):
     cfg = load_config(env={"INCIDENT_BOT_WEBHOOK_SECRET": SECRET, **env})
     cfg.data["queue"]["sqlite_path"] = str(tmp_path / "q.db")
-    queue = DeliveryQueue(cfg, lambda d: None, sqlite_path=cfg.queue["sqlite_path"])
+    queue = build_queue(cfg)
     _OPENED.append(queue)
     return create_app(cfg, queue).test_client(), queue
 
@@ -71,8 +72,41 @@ def test_accepted_then_duplicate(tmp_path):
 def test_oversized_body_is_413(tmp_path):
     client, queue = make(tmp_path)
     huge = note_body("x" * (1024 * 1024 + 10))
-    assert post(client, huge).status_code == 413
+    resp = post(client, huge)
+    assert resp.status_code == 413 and "over 1048576 bytes" in resp.json["error"]
     assert queue.list() == []
+    assert post(client, huge, token="wrong").status_code == 401  # the token is checked first
+
+
+def test_the_server_refuses_a_large_body_before_reading_it(tmp_path):
+    """Issue 12: waitress spooled up to 1 GiB of an unauthenticated body before the 401. The server
+    `serve` runs (here through LocalBot, with the same options) answers 413 on the headers alone."""
+    import socket
+
+    from sandbox.local import LocalBot
+
+    cfg = load_config(env={"INCIDENT_BOT_WEBHOOK_SECRET": SECRET})
+    cfg.data["queue"]["sqlite_path"] = str(tmp_path / "q.db")
+    with LocalBot(cfg, workers=False) as bot:
+        host, port = bot.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as conn:
+            conn.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nX-Gitlab-Event: Note Hook\r\n"
+                         b"Content-Length: 100000000\r\n\r\n" + b"x" * 1000)  # the rest is never sent
+            answer = conn.recv(200).decode("latin-1")
+    assert answer.startswith("HTTP/1.1 413"), answer
+
+
+def test_a_delivery_that_triggers_nothing_keeps_only_its_key(tmp_path):
+    """Issue 12: every accepted delivery was kept 24 h, even those that trigger nothing."""
+    client, queue = make(tmp_path)
+    issue = json.loads((FIXTURES / "issue_hook.json").read_text())  # a label change the bot ignores
+    for _ in range(2):
+        resp = post(client, json.dumps(issue), event="Issue Hook", **{"Idempotency-Key": "k-issue"})
+        assert resp.status_code == 200 and resp.json["status"] == "ignored"
+        resp = post(client, note_body("no command here"), **{"Idempotency-Key": "k-note"})
+        assert resp.status_code == 200 and resp.json["reason"] == "no command"
+    assert queue.list() == [] and queue.depth() == 0
+    assert queue.remember("idem:k-issue") is False and queue.remember("idem:k-note") is False
 
 
 @pytest.mark.parametrize("body,event", [
@@ -137,8 +171,8 @@ def test_healthz_and_metrics(tmp_path):
 
 
 def test_unreachable_queue_store_gives_503_not_a_lost_delivery(tmp_path):
-    cfg = load_config(env={"INCIDENT_BOT_WEBHOOK_SECRET": SECRET})
-    queue = DeliveryQueue(cfg, lambda d: None, url="redis://127.0.0.1:1/0")
+    cfg = load_config(env={"INCIDENT_BOT_WEBHOOK_SECRET": SECRET, "INCIDENT_BOT_QUEUE": "redis://127.0.0.1:1/0"})
+    queue = build_queue(cfg)
     client = create_app(cfg, queue).test_client()
     assert client.get("/healthz").status_code == 503
     resp = post(client, note_body())

@@ -87,7 +87,7 @@ def test_worker_killed_mid_delivery_then_restarted_posts_once(tmp_path):
     queue_db = w.cfg.queue["sqlite_path"]
     config = tmp_path / "worker.yml"
     config.write_text(f"queue:\n  sqlite_path: {queue_db}\n  retry_base_seconds: 0.05\n"
-                      f"  sweep_seconds: 0.5\n  heartbeat_ttl_seconds: 2\n")
+                      f"  lease_seconds: 2\n  poll_seconds: 0.1\n")
     env = dict(os.environ, GITLAB_URL=w.sb.url, GITLAB_TOKEN=w.bot_user["token"],
                INCIDENT_BOT_WEBHOOK_SECRET=SECRET, PYTHONPATH=os.pathsep.join(sys.path))
 

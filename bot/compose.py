@@ -1,0 +1,64 @@
+"""The composition root: settings -> GitLab client factory -> queue -> web app -> workers.
+
+`incident-bot` (bot/cli.py) and the local runner (sandbox/local.py) build the bot here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import Flask
+
+from .app import create_app
+from .config import Config
+from .delivery import make_processor
+from .process import Services
+from .queue import DeliveryQueue, open_store
+
+log = logging.getLogger("incident_bot")
+
+
+def build_queue(cfg: Config, services: Services | None = None) -> DeliveryQueue:
+    """The delivery queue; with services, its processor runs deliveries against GitLab."""
+    q = cfg.queue
+    store = open_store(cfg.queue_url or q["url"], q["sqlite_path"], q["sqlite_synchronous"], q["name"])
+    return DeliveryQueue(store, make_processor(services) if services else None, q)
+
+
+def server_options(cfg: Config) -> dict:
+    """waitress settings: a body over the limit is refused before it is read (waitress would otherwise
+    spool up to 1 GiB of it, even unauthenticated, before the app answers 401)."""
+    return {"max_request_body_size": cfg.max_body_bytes, "ident": "incident-bot"}
+
+
+@dataclass
+class Bot:
+    cfg: Config
+    services: Services
+    queue: DeliveryQueue
+    app: Flask
+
+
+def build_bot(cfg: Config, *, insecure: bool = False, services: Services | None = None) -> Bot:
+    services = services or Services.from_config(cfg)
+    queue = build_queue(cfg, services)
+    return Bot(cfg, services, queue, create_app(cfg, queue, insecure=insecure))
+
+
+def serve(cfg: Config, *, host: str, port: int, threads: int, workers: bool = True, insecure: bool = False) -> None:
+    import waitress
+
+    bot = build_bot(cfg, insecure=insecure)
+    if workers:
+        bot.queue.start_workers()
+    log.info("serving on %s:%s", host, port)
+    try:
+        waitress.serve(bot.app, host=host, port=port, threads=threads, **server_options(cfg))
+    finally:
+        bot.queue.close()
+
+
+def work(cfg: Config) -> None:
+    """`incident-bot worker`: workers only, until interrupted."""
+    build_queue(cfg, Services.from_config(cfg)).run_worker()

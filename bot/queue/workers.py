@@ -1,0 +1,330 @@
+"""DeliveryQueue: store a delivery, then process it in worker threads, at least once, in order per issue.
+
+A worker claims the oldest ready lane head with a lease, runs the processor, and records the outcome:
+done; retrying after a backoff with full jitter (or the GitLab's Retry-After, capped), which holds the
+lane; dead after ``max_retries`` retries; failed on a PermanentError. A thread in each process keeps
+the leases of the deliveries it is running; a process that dies stops renewing them, and its deliveries
+are claimed again when their leases run out. Workers wake on an in-process event (a delivery stored or
+replayed here) or poll the store every ``poll_seconds`` (deliveries stored by another process, retries
+coming due).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from typing import Any, Callable
+
+from bot import metrics
+from bot.logs import log_context
+
+from .errors import PermanentError, QueueUnavailable, RetryableError, _error_text
+from .keys import dedupe_key
+from .store import FINAL, STATUSES, Store
+
+LOG = logging.getLogger("incident_bot.queue")
+
+SETTINGS: dict[str, Any] = {
+    "workers": 4,
+    "dedupe_hours": 24,
+    "max_retries": 5,
+    "retry_base_seconds": 2.0,
+    "retry_max_seconds": 300.0,
+    "retry_after_max_seconds": 300.0,
+    "lease_seconds": 60.0,
+    "poll_seconds": 1.0,
+    "done_retention_hours": None,
+}
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def open_store(url: str | None, sqlite_path: str, synchronous: str = "FULL", name: str = "incident-bot") -> Store:
+    """``redis://`` (``rediss://``, ``unix://``) for Redis; ``sqlite:///path`` or nothing for SQLite."""
+    if url and url.startswith(("redis://", "rediss://", "unix://")):
+        from .redis import RedisStore
+
+        return RedisStore(url, name)
+    if url and url.startswith("sqlite:///"):
+        sqlite_path = url[len("sqlite:///") - 1:]
+    elif url:
+        raise ValueError(f"unsupported queue URL {url!r}: expected redis://... (or none for SQLite)")
+    from .sqlite import SqliteStore
+
+    return SqliteStore(sqlite_path, synchronous)
+
+
+class DeliveryQueue:
+    def __init__(self, store: Store, processor: Callable[[dict], None] | None = None,
+                 settings: dict | None = None):
+        self.store = store
+        self.backend = store.kind
+        self.processor = processor
+        self.settings = {**SETTINGS, **{k: v for k, v in (settings or {}).items() if k in SETTINGS}}
+        self._running: dict[str, str] = {}  # delivery id -> claim, held by this process
+        self._running_lock = threading.Lock()
+        self._signal = threading.Condition()
+        self._generation = 0  # bumped by every local submit/replay: a worker about to sleep looks again
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._last_purge = 0.0
+        metrics.set_queue_depth_source(self.depth)
+
+    def _f(self, key: str) -> float:
+        value = self.settings.get(key)
+        return float(SETTINGS[key] if value is None else value)
+
+    @property
+    def _dedupe_seconds(self) -> float:
+        return self._f("dedupe_hours") * 3600
+
+    # -- the web side
+    def submit(self, delivery: dict) -> bool:
+        """Store the delivery. True: accepted (answer 202); False: a duplicate (200). Fills in ``id``,
+        ``received_at`` and ``dedupe_key`` when missing. Raises QueueUnavailable when the store is down."""
+        if not isinstance(delivery, dict):
+            raise TypeError("a delivery is a dict")
+        delivery.setdefault("id", None)
+        delivery["id"] = str(delivery["id"] or uuid.uuid4())
+        delivery["received_at"] = delivery.get("received_at") or _iso(time.time())
+        delivery["dedupe_key"] = delivery.get("dedupe_key") or dedupe_key(
+            delivery.get("headers"), delivery.get("body"), delivery.get("event"), None)
+        issue_key = delivery.get("issue_key") or None
+        row = {"id": delivery["id"], "dedupe_key": delivery["dedupe_key"], "issue_key": issue_key,
+               "lane": f"issue:{issue_key}" if issue_key else f"solo:{delivery['id']}",
+               "event": delivery.get("event"), "received_at": delivery["received_at"],
+               "payload": json.dumps(delivery)}
+        try:
+            added = self.store.add(row, time.time(), self._dedupe_seconds)
+        except Exception as exc:
+            LOG.error("queue store unavailable: %s", _error_text(exc), extra={"delivery_id": row["id"]})
+            raise QueueUnavailable(_error_text(exc)) from exc
+        if not added:
+            metrics.deliveries_duplicate_total.inc()
+            LOG.info("duplicate delivery ignored", extra={"delivery_id": row["id"]})
+            return False
+        metrics.deliveries_accepted_total.inc()
+        self._wake()
+        return True
+
+    def remember(self, key: str) -> bool:
+        """Keep only the dedupe key of a delivery that triggers nothing. False when it was seen before."""
+        try:
+            return self.store.remember(key, time.time(), self._dedupe_seconds)
+        except Exception as exc:
+            raise QueueUnavailable(_error_text(exc)) from exc
+
+    def healthy(self) -> bool:
+        try:
+            return bool(self.store.ping())
+        except Exception as exc:
+            LOG.warning("queue store unreachable: %s", _error_text(exc))
+            return False
+
+    def depth(self) -> int:
+        return int(self.store.depth())
+
+    # -- operators
+    def list(self, dead_only: bool = False, limit: int | None = None) -> list[dict]:
+        """Deliveries, oldest first: id, event, issue_key, status, attempts, last_error, received_at,
+        updated_at, next_attempt_at."""
+        rows = self.store.list(("dead",) if dead_only else STATUSES, limit)
+        return [{"id": r["id"], "event": r["event"], "issue_key": r["issue_key"], "status": r["status"],
+                 "attempts": r["attempts"], "last_error": r["last_error"], "received_at": r["received_at"],
+                 "updated_at": _iso(r["updated_at"]),
+                 "next_attempt_at": _iso(r["next_at"]) if r["status"] == "retrying" else None} for r in rows]
+
+    def get(self, delivery_id: str) -> dict | None:
+        """The delivery as submitted, plus _status, _attempts, _last_error."""
+        r = self.store.get(delivery_id)
+        if r is None:
+            return None
+        return dict(json.loads(r["payload"]), _status=r["status"], _attempts=r["attempts"],
+                    _last_error=r["last_error"])
+
+    def replay(self, delivery_id: str) -> bool:
+        """Queue a dead, failed or done delivery again. False when it is unknown or still pending."""
+        if not self.store.replay(delivery_id, time.time()):
+            return False
+        LOG.info("delivery replayed", extra={"delivery_id": delivery_id})
+        self._wake()
+        return True
+
+    def replay_all_dead(self) -> int:
+        return sum(1 for r in self.list(dead_only=True) if self.replay(r["id"]))
+
+    def purge(self) -> int:
+        """Forget finished deliveries older than the retention (default: the dedupe window)."""
+        keep = self.settings.get("done_retention_hours") or self._f("dedupe_hours")
+        return self.store.purge(time.time(), float(keep) * 3600)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.depth():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    # -- workers
+    def start_workers(self, n: int | None = None) -> None:
+        """Worker threads in this process (and the lease keeper). Returns at once."""
+        if self._threads:
+            return
+        self._stop.clear()
+        count = int(n if n is not None else self.settings.get("workers") or 4)
+        self._threads = [threading.Thread(target=self._work, name=f"incident-bot-worker-{i}", daemon=True)
+                         for i in range(count)]
+        self._threads.append(threading.Thread(target=self._keep_leases, name="incident-bot-leases", daemon=True))
+        for t in self._threads:
+            t.start()
+        LOG.info("queue workers started", extra={"workers": count, "backend": self.backend})
+
+    def run_worker(self, n: int | None = None) -> None:
+        """`incident-bot worker`: run the workers until stop() (or Ctrl-C)."""
+        self.start_workers(n)
+        try:
+            while not self._stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop the workers after their current delivery."""
+        self._stop.set()
+        with self._signal:
+            self._signal.notify_all()
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(30)
+        self._threads = []
+
+    def close(self) -> None:
+        self.stop()
+        self.store.close()
+
+    def _wake(self) -> None:
+        with self._signal:
+            self._generation += 1
+            self._signal.notify()
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            with self._signal:
+                generation = self._generation
+            try:
+                done = self.work_once()
+            except Exception as exc:  # the store is unreachable: wait and look again
+                LOG.error("queue worker: %s", _error_text(exc))
+                done = False
+            if done:
+                continue
+            with self._signal:
+                if generation == self._generation and not self._stop.is_set():
+                    self._signal.wait(self._f("poll_seconds"))
+            if time.time() - self._last_purge > 3600:
+                self._last_purge = time.time()
+                self.purge()
+
+    def _keep_leases(self) -> None:
+        lease = self._f("lease_seconds")
+        while not self._stop.wait(lease / 3):
+            with self._running_lock:
+                held = list(self._running.items())
+            for delivery_id, claim in held:
+                try:
+                    self.store.extend(delivery_id, claim, time.time() + lease)
+                except Exception as exc:
+                    LOG.warning("could not keep a lease: %s", _error_text(exc))
+
+    def work_once(self) -> bool:
+        """Claim one ready delivery and process it. False when nothing was ready."""
+        claim = uuid.uuid4().hex
+        rec = self.store.claim(claim, time.time(), self._f("lease_seconds"))
+        if rec is None:
+            return False
+        with self._running_lock:
+            self._running[rec["id"]] = claim
+        try:
+            self._process(rec, claim)
+        finally:
+            with self._running_lock:
+                self._running.pop(rec["id"], None)
+        return True
+
+    def _process(self, rec: dict, claim: str) -> None:
+        max_retries = int(self._f("max_retries"))
+        project, _, issue = (rec["issue_key"] or "").partition(":")
+        with log_context(delivery_id=rec["id"], project=project or None, issue=issue or None):
+            if rec["attempts"] > max_retries + 1:  # it keeps killing its worker
+                self._finish(rec, claim, "dead", f"gave up after {rec['attempts'] - 1} attempts")
+                return
+            delivery = dict(json.loads(rec["payload"]), attempts=rec["attempts"])
+            started = time.monotonic()
+            try:
+                if self.processor is None:
+                    raise RuntimeError("this DeliveryQueue has no processor")
+                self.processor(delivery)
+            except RetryableError as exc:
+                error, retry_after = _error_text(exc), exc.retry_after
+            except PermanentError as exc:
+                LOG.warning("delivery failed permanently: %s", _error_text(exc))
+                self._finish(rec, claim, "failed", _error_text(exc), started)
+                return
+            except Exception as exc:  # a bug: retried, so that a fix plus `replay` recovers it
+                LOG.exception("processor raised an unexpected error", extra={"attempt": rec["attempts"]})
+                error, retry_after = _error_text(exc), None
+            except BaseException:
+                self.store.finish(rec["id"], claim, "queued", time.time(), "interrupted")
+                raise
+            else:
+                self._finish(rec, claim, "done", None, started)
+                return
+            if rec["attempts"] - 1 >= max_retries:
+                LOG.error("delivery dead after %d attempts: %s", rec["attempts"], error)
+                self._finish(rec, claim, "dead", error, started)
+                return
+            delay = self.backoff(rec["attempts"] - 1, retry_after)
+            LOG.warning("delivery will be retried in %.2fs: %s", delay, error, extra={"attempt": rec["attempts"]})
+            self._finish(rec, claim, "retrying", error, started, next_at=time.time() + delay)
+            timer = threading.Timer(delay, self._wake)  # a worker here looks again when it is due
+            timer.daemon = True
+            timer.start()
+
+    def _finish(self, rec: dict, claim: str, status: str, error: str | None, started: float | None = None,
+                next_at: float | None = None) -> None:
+        if started is not None:
+            metrics.delivery_processing_seconds.observe(time.monotonic() - started)
+        for attempt in range(5):  # a lost outcome means the delivery runs again: try a little harder
+            try:
+                if not self.store.finish(rec["id"], claim, status, time.time(), error, next_at):
+                    LOG.warning("the lease was lost while processing; outcome %s not recorded", status)
+                    return
+                break
+            except Exception as exc:
+                if attempt == 4:
+                    LOG.error("could not record the outcome %s: %s", status, _error_text(exc))
+                    return
+                time.sleep(0.2 * (attempt + 1))
+        counter = {"done": metrics.deliveries_processed_total, "failed": metrics.deliveries_failed_total,
+                   "dead": metrics.deliveries_dead_total, "retrying": metrics.deliveries_retried_total}[status]
+        counter.inc()
+        if status in FINAL:
+            LOG.info("delivery %s", status, extra={"attempt": rec["attempts"], "event": rec["event"]})
+
+    def backoff(self, retry_index: int, retry_after: float | None = None) -> float:
+        """Full jitter: uniform(0, min(max, base * 2**n)); GitLab's Retry-After wins when larger, capped
+        at retry_after_max_seconds (a day-long Retry-After must not hold an incident for a day)."""
+        cap = self._f("retry_max_seconds")
+        delay = random.uniform(0, min(cap, self._f("retry_base_seconds") * (2 ** min(int(retry_index), 62))))
+        if retry_after is not None:
+            delay = max(delay, min(float(retry_after), self._f("retry_after_max_seconds")))
+        return delay
