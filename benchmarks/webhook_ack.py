@@ -35,11 +35,12 @@ sys.path.insert(0, str(ROOT))
 
 from bot.config import load_config  # noqa: E402
 from bot.render import Renderer, incident_context  # noqa: E402
-from bot.state import IncidentState, render_block  # noqa: E402
+from bot.state import IncidentState, render_block, state_scope  # noqa: E402
 from bot.timeutil import utcnow  # noqa: E402
 from sandbox import DEVELOPER, MAINTAINER, Sandbox  # noqa: E402
 
 SECRET = "bench-secret"
+STATE_KEY = "bench-state-key-0123456789abcdef0123456789"  # the blocks are signed as the bot signs them
 NOTE = json.loads((ROOT / "tests" / "fixtures" / "note_hook_issue.json").read_text())
 BARE_APP = """
 import sys, waitress
@@ -83,8 +84,9 @@ def make_world(sb: Sandbox, incidents: int):
     for i in range(incidents):
         state = IncidentState(severity=1 + i % 3, detected_at=utcnow(), author="alice")
         table = renderer.render("state_table.md.j2", incident=incident_context(state, iid=i + 1, title="x", now=utcnow()))
-        issue = gl.issues.create({"title": f"Incident {i}", "labels": "incident",
-                                  "description": render_block(state, table)})
+        issue = gl.issues.create({"title": f"Incident {i}", "labels": "incident"})
+        issue.description = render_block(state, table, STATE_KEY, state_scope(issue.id))
+        issue.save()
         iids.append(issue.iid)
     return bot, alice, project, iids, cfg
 
@@ -222,7 +224,7 @@ def run(args) -> dict:
         config = Path(tmp) / "bot.yml"
         config.write_text(f"queue:\n  sqlite_path: {tmp}/queue.db\n  workers: {args.workers}\n")
         env = dict(os.environ, GITLAB_URL=sb.url, GITLAB_TOKEN=bot_user["token"],
-                   INCIDENT_BOT_WEBHOOK_SECRET=SECRET, PYTHONPATH=str(ROOT))
+                   INCIDENT_BOT_WEBHOOK_SECRET=SECRET, INCIDENT_BOT_STATE_KEY=STATE_KEY, PYTHONPATH=str(ROOT))
         bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(bot_port), "--threads",
                                 str(args.threads), "--config", str(config), "--log-level", "WARNING"]
                                + (["--no-worker"] if args.no_worker else []), env=env,
