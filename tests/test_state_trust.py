@@ -210,6 +210,25 @@ def test_a_valid_block_copied_into_another_issue_is_not_trusted(world):
     assert world.issue(second)["description"].endswith("More errors.")
 
 
+def test_a_dry_run_reports_an_unverified_block_and_writes_nothing(world, monkeypatch, capsys):
+    from bot.statekey import ensure_state_key
+
+    iid = outsiders_incident(world)
+    edit_state(world, iid, lambda d: d.update(severity=3))
+    description, notes = world.issue(iid)["description"], len(world.bot_notes(iid))
+    monkeypatch.setenv("GITLAB_URL", world.sb.url)
+    monkeypatch.setenv("GITLAB_TOKEN", world.bot_user["token"])
+    monkeypatch.setenv("INCIDENT_BOT_STATE_KEY", ensure_state_key(world.cfg))
+    monkeypatch.delenv("INCIDENT_BOT_CONFIG", raising=False)
+    capsys.readouterr()
+    code = main(["cadence", "--project", world.path, "--dry-run", "--now", iso(utcnow() + timedelta(hours=2))])
+    out = capsys.readouterr().out
+    world.settle()
+    assert code == 0 and "rebuilt  the incident-bot state in the description could not be verified" in out
+    assert "SEV1" in out  # the severity came from the label, not from the edited block
+    assert world.issue(iid)["description"] == description and len(world.bot_notes(iid)) == notes
+
+
 # -- cadence without the key ------------------------------------------------------------------------------
 def test_cadence_without_the_key_trusts_no_block_and_posts_each_reminder_once(world, cadence):
     iid = outsiders_incident(world)
