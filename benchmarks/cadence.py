@@ -27,13 +27,14 @@ import time
 from datetime import timedelta
 
 from bot.cli import main as cli_main
-from bot.state import IncidentState, Role, render_block, write_block
+from bot.state import IncidentState, Role, render_block, state_scope, write_block
 from bot.timeutil import iso, parse_time
 from sandbox import MAINTAINER, Sandbox
 from sandbox import issues as sb_issues
 
 NOW = parse_time("2026-11-27T10:00:00Z")
 PROJECT = "support/incidents"
+STATE_KEY = "benchmark-state-key-0123456789abcdef0123"  # the blocks are signed as the bot signs them
 LISTING = re.compile(r"^/api/v4/projects/[^/]+/issues$")
 
 
@@ -64,9 +65,10 @@ def populate(sb: Sandbox, n: int, overdue_share: float) -> int:
             count += overdue
             state = make_state(i, overdue)
             labels = ["incident", f"severity::{state.severity}", f"incident::{state.status}"]
-            description = write_block("Customers report errors.", render_block(state, "(state table)"))
-            sb_issues.create_issue(st, project, bot, {"title": f"Incident {i}", "description": description,
-                                                      "labels": labels})
+            issue = sb_issues.create_issue(st, project, bot, {"title": f"Incident {i}", "labels": labels,
+                                                              "description": "Customers report errors."})
+            issue["description"] = write_block(issue["description"], render_block(
+                state, "(state table)", STATE_KEY, state_scope(issue["id"])))
         st.take_events()  # no hooks: nothing to deliver
     return count
 
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         project = sb.add_project(PROJECT)
         sb.add_member(project["id"], bot["id"], MAINTAINER)
         sb.add_member(project["id"], alice["id"], MAINTAINER)
-        os.environ.update(GITLAB_URL=sb.url, GITLAB_TOKEN=bot["token"])
+        os.environ.update(GITLAB_URL=sb.url, GITLAB_TOKEN=bot["token"], INCIDENT_BOT_STATE_KEY=STATE_KEY)
         os.environ.pop("INCIDENT_BOT_CONFIG", None)
         started = time.perf_counter()
         overdue = populate(sb, args.incidents, args.overdue)

@@ -115,6 +115,8 @@ class Config:
     webhook_secret: str | None = None
     signing_token: str | None = None
     queue_url: str | None = None
+    # Signs the state in issue descriptions; None: bot/statekey.py generates one beside the queue store.
+    state_key: str | None = None
     data: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
 
     # -- typed views over the merged settings ------------------------------------
@@ -196,6 +198,8 @@ class Config:
         for name in d["regions"]:
             if name not in d["labels"]["region"]:
                 d["labels"]["region"][name] = f"region::{name.lower()}"
+        if self.state_key is not None and len(self.state_key) < 32:
+            raise ConfigError("INCIDENT_BOT_STATE_KEY: use at least 32 characters (e.g. `openssl rand -hex 32`)")
         if not isinstance(d["projects"], list):
             raise ConfigError("projects: expected a list of project ids or paths")
         return self
@@ -223,6 +227,7 @@ def load_config(path: str | None = None, env: dict[str, str] | None = None) -> C
         webhook_secret=env.get("INCIDENT_BOT_WEBHOOK_SECRET") or None,
         signing_token=env.get("INCIDENT_BOT_SIGNING_TOKEN") or None,
         queue_url=env.get("INCIDENT_BOT_QUEUE") or None,
+        state_key=env.get("INCIDENT_BOT_STATE_KEY") or None,
         data=data,
     )
     return cfg.validate()

@@ -16,7 +16,7 @@ from .config import Config
 from .gitlab import GitLab, GitLabRefused, Issue
 from .render import incident_context
 from .routing import Effects, Reply
-from .state import IncidentState, render_block, write_block
+from .state import IncidentState, render_block, state_scope, write_block
 
 _MARKER = re.compile(r"<!-- incident-bot:note ([^<>]*?) -->")
 
@@ -113,7 +113,8 @@ class IssueWriter:
         if key:
             state.mark_handled(key)
         table = self.render("state_table.md.j2", incident=self._incident(state))
-        description = write_block(self.issue.description, render_block(state, table))
+        description = write_block(self.issue.description,
+                                  render_block(state, table, self.cfg.state_key, state_scope(self.issue.id)))
         add, remove = label_changes(self.issue.labels, state, self.cfg)
         changes: dict = {"description": description}
         if add:

@@ -62,32 +62,67 @@ class Note:
     created_at: Any
 
 
-def _issue(data: dict, project_id: int) -> Issue:
+class MalformedResponse(GitLabRefused):
+    """GitLab sent data of a shape the bot cannot use (a field of the wrong type): retrying will not
+    help, and acting on it could go wrong, so the bot stops for this issue and says why."""
+
+
+def _typed(value: Any, kind: type | tuple, what: str, *, optional: bool = False) -> Any:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) and kind is int or not isinstance(value, kind):
+        raise MalformedResponse(f"GitLab sent {what} of type {type(value).__name__}")
+    return value
+
+
+def _user(data: Any, what: str) -> dict:
+    """{"id", "username"} with an int id and a str username."""
+    _typed(data, dict, what)
+    return {"id": _typed(data.get("id"), int, f"{what}.id"),
+            "username": _typed(data.get("username"), str, f"{what}.username")}
+
+
+def _time(value: Any, what: str):
+    try:
+        return parse_time(_typed(value, str, what, optional=True))
+    except ValueError as exc:
+        raise MalformedResponse(f"GitLab sent {what} that is not a time") from exc
+
+
+def _issue(data: Any, project_id: int) -> Issue:
+    """Every field the bot reads, type-checked: a wrong type is a MalformedResponse, not a crash later."""
+    _typed(data, dict, "an issue")
+    labels = _typed(data.get("labels"), list, "labels", optional=True) or []
+    author = data.get("author")
     return Issue(
         project_id=project_id,
-        iid=data["iid"],
-        id=data.get("id"),
-        title=data.get("title") or "",
-        description=data.get("description") or "",
-        labels=list(data.get("labels") or []),
-        assignees=[{"id": a.get("id"), "username": a.get("username")} for a in data.get("assignees") or []],
-        author={"id": (data.get("author") or {}).get("id"), "username": (data.get("author") or {}).get("username")},
-        state=data.get("state") or "opened",
-        confidential=bool(data.get("confidential")),
-        web_url=data.get("web_url"),
-        created_at=parse_time(data.get("created_at")),
-        due_date=data.get("due_date"),
+        iid=_typed(data.get("iid"), int, "iid"),
+        id=_typed(data.get("id"), int, "id"),
+        title=_typed(data.get("title"), str, "title", optional=True) or "",
+        description=_typed(data.get("description"), str, "description", optional=True) or "",
+        labels=[_typed(label, str, "a label") for label in labels],
+        assignees=[_user(a, "an assignee")
+                   for a in _typed(data.get("assignees"), list, "assignees", optional=True) or []],
+        author=_user(author, "author") if author is not None else {"id": None, "username": None},
+        state=_typed(data.get("state"), str, "state", optional=True) or "opened",
+        confidential=_typed(data.get("confidential"), bool, "confidential", optional=True) or False,
+        web_url=_typed(data.get("web_url"), str, "web_url", optional=True),
+        created_at=_time(data.get("created_at"), "created_at"),
+        due_date=_typed(data.get("due_date"), str, "due_date", optional=True),
     )
 
 
-def _note(data: dict) -> Note:
+def _note(data: Any) -> Note:
+    _typed(data, dict, "a note")
+    author = data.get("author")
     return Note(
-        id=data["id"],
-        body=data.get("body") or "",
-        author=(data.get("author") or {}).get("username"),
-        system=bool(data.get("system")),
-        internal=bool(data.get("internal") or data.get("confidential")),
-        created_at=parse_time(data.get("created_at")),
+        id=_typed(data.get("id"), int, "note id"),
+        body=_typed(data.get("body"), str, "note body", optional=True) or "",
+        author=_user(author, "note author")["username"] if author is not None else None,
+        system=_typed(data.get("system"), bool, "note system", optional=True) or False,
+        internal=bool(_typed(data.get("internal"), bool, "note internal", optional=True)
+                      or _typed(data.get("confidential"), bool, "note confidential", optional=True)),
+        created_at=_time(data.get("created_at"), "note created_at"),
     )
 
 
@@ -217,8 +252,10 @@ class GitLab:
         return {"id": data[0]["id"], "username": data[0]["username"]}
 
     def iter_issues(self, project: str | int, labels: list[str], *, state: str = "opened",
-                    updated_after: str | None = None) -> Iterator[Issue]:
-        """Issues carrying all labels, 100 per page: one call per 100. `project` is an id or a path."""
+                    updated_after: str | None = None, malformed: list | None = None) -> Iterator[Issue]:
+        """Issues carrying all labels, 100 per page: one call per 100. `project` is an id or a path.
+        With `malformed`, an issue GitLab sent in a shape the bot cannot use is appended there as
+        (iid or None, reason) and the listing goes on; without it, MalformedResponse is raised."""
         query = {"labels": ",".join(labels), "state": state, "per_page": 100}
         if updated_after:
             query["updated_after"] = updated_after
@@ -226,7 +263,14 @@ class GitLab:
             pages = self.gl.http_list(f"/projects/{gitlab.utils.EncodedId(project)}/issues",
                                       query_data=query, iterator=True, **NO_WAIT)
             for data in pages:
-                yield _issue(data, data.get("project_id") or project)
+                try:
+                    pid = data.get("project_id") if isinstance(data, dict) else None
+                    yield _issue(data, pid if isinstance(pid, int) else project)
+                except MalformedResponse as exc:
+                    if malformed is None:
+                        raise
+                    iid = data.get("iid") if isinstance(data, dict) else None
+                    malformed.append((iid if isinstance(iid, int) else None, str(exc)))
 
     def search_issues(self, project_id: int, labels: list[str], search: str, *, state: str = "all") -> list[Issue]:
         """One page (100) of issues carrying all labels whose title or description contains `search`."""

@@ -22,7 +22,8 @@ from .logs import log_context
 from .rebuild import rebuild_state
 from .render import Renderer
 from .routing import CommandRefused, Context, Effects, Reply
-from .state import BlockError, IncidentState, Role, read_block
+from .state import BlockError, IncidentState, Role, UnverifiedState, read_block, state_scope
+from .statekey import ensure_state_key
 from .timeutil import iso, utcnow
 from .wiring import COMMANDS, FOLLOWUPS, POSTMORTEM_COMMANDS, ROUTER
 
@@ -95,13 +96,27 @@ class Delivery:
         return self.writer.issue
 
     def _load_state(self, declaring: bool) -> IncidentState | None:
-        """The block's state; rebuilt when damaged, or missing on an incident that is not being declared."""
+        """The block's state when its signature verifies; rebuilt from labels, assignees and the bot's
+        own notes when it does not (anyone who can edit the issue can edit the block), when it is
+        damaged, or when it is missing on an incident that is not being declared. On an issue without
+        the incident label, a block the bot cannot verify counts as none (declaring replaces it)."""
+        key = ensure_state_key(self.cfg)
+        incident = self.cfg.labels["incident"] in self.issue.labels
         try:
-            state = read_block(self.issue.description)
+            state = read_block(self.issue.description, key, state_scope(self.issue.id))
+        except UnverifiedState as exc:
+            if not incident:
+                return None
+            self.rebuilt = (f"the incident-bot state in the description could not be verified ({exc}): "
+                            "it was changed outside the bot, or written by a version that did not sign it")
+            log.warning("incident-bot state of issue %s did not verify: %s", self.issue.iid, exc)
+            return self._rebuild()
         except BlockError as exc:
+            if not incident:
+                return None
             self.rebuilt = f"the incident-bot block was damaged ({exc})"
             return self._rebuild()
-        if state is None and not declaring and self.cfg.labels["incident"] in self.issue.labels:
+        if state is None and not declaring and incident:
             self.rebuilt = "the incident-bot block was missing"
             return self._rebuild()
         return state

@@ -1,7 +1,10 @@
 """Rebuild an incident's state when its description block is missing or damaged. Pure.
 
-The sources, in order of trust: the bot's own note markers (kind, n, role and user), then the labels
-(status, severity, region), then the issue itself (author, created time, closed).
+Also used when the block's signature does not verify (someone else wrote it). The sources, in order
+of trust: the bot's own note markers (kind, n, role and user; reminder and command keys), then the
+labels (status, severity, region), then the issue itself (author, created time, closed). Only notes the
+bot user wrote count: a person can paste a marker into a comment, and without the bot's username
+no note is trusted at all.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from datetime import timedelta
 from .config import Config
 from .executor import parse_marker
 from .gitlab import Issue, Note
-from .state import IncidentState, Role
+from .state import ROLE_NAMES, IncidentState, Role, valid_username
+from .timeutil import iso
 
 
 def _from_labels(mapping: dict, labels: list[str]):
@@ -30,30 +34,41 @@ def rebuild_state(issue: Issue, notes: list[Note], cfg: Config, bot_username: st
         author=issue.author.get("username"),
         detected_at=issue.created_at,
     )
+    ids = {a["username"]: a["id"] for a in issue.assignees}
     for note in sorted(notes, key=lambda n: n.created_at or issue.created_at):
-        if note.system or (bot_username and note.author != bot_username):
+        if note.system or not bot_username or note.author != bot_username:
             continue
         mark = parse_marker(note.body)
         if not mark:
             continue
         kind, at = mark.get("kind"), note.created_at
+        key = mark.get("key", "")
+        if kind == "reminder":
+            for part in key.split("+"):
+                if part:
+                    state.reminders[part] = iso(at) or ""
+        elif key:
+            # A reply exists for this command or event: it was handled (`.N` marks its further replies).
+            state.mark_handled(key.split(".", 1)[0] if key.rsplit(".", 1)[-1].isdigit() else key)
         if kind == "initial":
             state.initial_update_at = state.initial_update_at or at
             state.last_update_at = at
         elif kind == "update":
-            state.update_count = max(state.update_count, int(mark.get("n", 0) or 0))
+            n = mark.get("n", "")
+            state.update_count = max(state.update_count, int(n) if n.isdigit() else 0)
             state.last_update_at = at
-        elif kind == "role" and mark.get("role"):
+        elif kind == "role" and mark.get("role") in ROLE_NAMES:
             user = mark.get("user", "-")
             if user == "-":
                 state.roles.pop(mark["role"], None)
-            else:
-                ids = {a["username"]: a["id"] for a in issue.assignees}
+            elif valid_username(user):
                 state.roles[mark["role"]] = Role(user, ids.get(user))
         elif kind == "mitigated":
             state.mitigated_at = at
         elif kind == "resolved":
             state.resolved_at = at
+        elif kind == "postmortem" and mark.get("postmortem", "").isdigit():
+            state.postmortem_iid = int(mark["postmortem"])
     if state.status != "resolved":
         since = state.last_update_at or state.detected_at
         if since is not None:

@@ -7,11 +7,13 @@ every open incident from the issue list alone.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from .timeutil import iso, parse_time
 
@@ -25,6 +27,11 @@ _BLOCK = re.compile(re.escape(BEGIN) + r"(.*?)" + re.escape(END), re.DOTALL)
 _STATE = re.compile(re.escape(STATE_PREFIX) + r"(.*?)" + re.escape(STATE_SUFFIX), re.DOTALL)
 # How many handled command keys to remember; older keys are covered by the note markers.
 HANDLED_KEEP = 200
+# The state comment reads `<!-- incident-bot:state hmac-sha256=<hex> {json} -->`.
+SIG_PREFIX = "hmac-sha256="
+
+# Facts that may be recorded as "given only in internal notes" (their values never enter the block).
+INTERNAL_FACTS = ("tickets",)
 
 TIME_FIELDS = ("detected_at", "initial_update_at", "last_update_at", "next_update_due", "mitigated_at",
                "resolved_at", "region_since")
@@ -105,26 +112,159 @@ class IncidentState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "IncidentState":
+        """Every field type-checked: a wrong type is a ValueError, never a crash later on."""
         if not isinstance(data, dict):
             raise ValueError("state is not an object")
         schema = data.get("schema")
         if schema != SCHEMA_VERSION:
             raise ValueError(f"unknown state schema {schema!r}")
-        known = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in known}
-        for name in TIME_FIELDS:
-            kwargs[name] = parse_time(kwargs.get(name))
-        kwargs["roles"] = {
-            k: Role(username=str(v["username"]), id=v.get("id"))
-            for k, v in (data.get("roles") or {}).items()
-            if isinstance(v, dict) and v.get("username")
-        }
-        facts = data.get("internal_only")
-        kwargs["internal_only"] = [x for x in facts if isinstance(x, str)] if isinstance(facts, list) else []
+        kwargs: dict[str, Any] = {}
+        for name, check in _CHECKS.items():
+            if name in data:
+                kwargs[name] = check(data[name], name)
         state = cls(**kwargs)
         if state.status not in ("active", "mitigated", "resolved") or state.severity not in (1, 2, 3):
             raise ValueError("state has an invalid status or severity")
         return state
+
+
+# -- type checks for from_json (each raises ValueError naming the field) ---------------------------
+# GitLab usernames: letters, digits, '_', '.', '-', not starting with '-'. `all` is GitLab's mention of
+# every member, never a person.
+_USERNAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,254}")
+ROLE_NAMES = ("cmoc", "smoc", "imoc")
+
+
+def _int(value: Any, name: str, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}")
+    return value
+
+
+def _opt_int(minimum: int):
+    return lambda value, name: None if value is None else _int(value, name, minimum=minimum)
+
+
+def _str(value: Any, name: str, limit: int = 200) -> str:
+    if not isinstance(value, str) or len(value) > limit:
+        raise ValueError(f"{name} must be a string of at most {limit} characters")
+    return value
+
+
+def _opt_str(value: Any, name: str) -> str | None:
+    return None if value is None else _str(value, name)
+
+
+def valid_username(value: Any) -> bool:
+    return isinstance(value, str) and bool(_USERNAME.fullmatch(value)) and value.lower() != "all"
+
+
+def _username(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not valid_username(value):
+        raise ValueError(f"{name} must be a GitLab username")
+    return value
+
+
+def _time(value: Any, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(_str(value, name, 40))
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an ISO 8601 time") from exc
+
+
+def _status(value: Any, name: str) -> str:
+    if value not in ("active", "mitigated", "resolved"):
+        raise ValueError(f"{name} must be active, mitigated or resolved")
+    return value
+
+
+def _severity(value: Any, name: str) -> int:
+    if _int(value, name, minimum=1) > 3:
+        raise ValueError(f"{name} must be 1, 2 or 3")
+    return value
+
+
+def _roles(value: Any, name: str) -> dict[str, Role]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be an object")
+    roles = {}
+    for role, holder in value.items():
+        if role not in ROLE_NAMES or not isinstance(holder, dict):
+            raise ValueError(f"{name}: unknown role {role!r} or holder not an object")
+        username = _username(holder.get("username"), f"{name}.{role}.username")
+        if username is None:
+            raise ValueError(f"{name}.{role}.username is missing")
+        roles[role] = Role(username, _opt_int(1)(holder.get("id"), f"{name}.{role}.id"))
+    return roles
+
+
+def _records(*keys: str):
+    """A list of objects whose known keys hold ints, ISO strings or short strings."""
+    def check(value: Any, name: str) -> list[dict[str, Any]]:
+        if not isinstance(value, list) or len(value) > 10_000:
+            raise ValueError(f"{name} must be a list")
+        out = []
+        for item in value:
+            if not isinstance(item, dict):
+                raise ValueError(f"{name} must hold objects")
+            if "internal" in keys and item.get("internal") is True:
+                out.append({"internal": True})  # given in an internal note: counted, never described
+                continue
+            record = {}
+            for key in keys:
+                v = item.get(key)
+                if key == "internal":
+                    if v is not None:
+                        raise ValueError(f"{name}.internal must be true")
+                elif key == "n":
+                    record[key] = _int(v, f"{name}.n")
+                else:
+                    record[key] = _opt_str(v, f"{name}.{key}")
+            out.append(record)
+        return out
+    return check
+
+
+def _reminders(value: Any, name: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and len(v) <= 40
+                                              for k, v in value.items()):
+        raise ValueError(f"{name} must map strings to times")
+    return dict(value)
+
+
+def _handled(value: Any, name: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(k, str) and len(k) <= 200 for k in value):
+        raise ValueError(f"{name} must be a list of strings")
+    return list(value[-HANDLED_KEEP:])
+
+
+def _internal_only(value: Any, name: str) -> list[str]:
+    if not isinstance(value, list) or not all(fact in INTERNAL_FACTS for fact in value):
+        raise ValueError(f"{name} must list facts given only in internal notes")
+    return list(value)
+
+
+_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "status": _status,
+    "severity": _severity,
+    **{name: _time for name in TIME_FIELDS},
+    "roles": _roles,
+    "region": lambda v, n: None if v is None else _str(v, n, 64),
+    "author": _username,
+    "update_count": _int,
+    "updates": _records("n", "at", "due"),
+    "handoffs": _records("from", "to", "at", "internal"),
+    "tickets": _opt_int(0),
+    "peak_tickets": _opt_int(0),
+    "postmortem_iid": _opt_int(1),
+    "reminders": _reminders,
+    "handled": _handled,
+    "internal_only": _internal_only,
+}
 
 
 # -- the block in the description ----------------------------------------------------
@@ -132,8 +272,39 @@ class BlockError(ValueError):
     """The block is there but cannot be read."""
 
 
-def read_block(description: str | None) -> IncidentState | None:
-    """The state in the description; None when there is no block; BlockError when it is damaged."""
+class UnverifiedState(BlockError):
+    """The state's signature is missing or wrong: someone other than the bot wrote it (or an older
+    version of the bot, which did not sign). Never to be trusted; rebuild instead."""
+
+
+def state_scope(issue_id: int | None) -> str:
+    """What a signature is bound to: the issue's global id."""
+    return f"issue:{issue_id}"
+
+
+def sign(payload: str, key: str, scope: str) -> str:
+    """HMAC-SHA256 over the issue it belongs to and the canonical JSON: a block copied from another
+    issue does not verify either."""
+    message = f"{scope}\n{payload}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _verified_payload(comment: str, key: str | None, scope: str) -> str:
+    comment = comment.strip()
+    if key is None:  # an explicit caller choice: display and tests only, never the bot's decisions
+        return comment.split(" ", 1)[1] if comment.startswith(SIG_PREFIX) else comment
+    if not comment.startswith(SIG_PREFIX) or " " not in comment:
+        raise UnverifiedState("the state carries no signature")
+    given, payload = comment[len(SIG_PREFIX):].split(" ", 1)
+    if not hmac.compare_digest(given.encode(), sign(payload, key, scope).encode()):
+        raise UnverifiedState("the state's signature does not match")
+    return payload
+
+
+def read_block(description: str | None, key: str | None, scope: str = "") -> IncidentState | None:
+    """The state in the description; None when there is no block; BlockError when it is damaged,
+    UnverifiedState when its signature (with `key`, for the issue `scope`) does not verify.
+    `key=None` reads without verifying: only for showing a block, never for acting on one."""
     text = description or ""
     if BEGIN not in text:
         return None
@@ -143,18 +314,22 @@ def read_block(description: str | None) -> IncidentState | None:
     m = _STATE.search(block.group(1))
     if not m:
         raise BlockError("the state comment is missing")
+    payload = _verified_payload(m.group(1), key, scope)
     try:
-        return IncidentState.from_json(json.loads(m.group(1)))
-    except (ValueError, TypeError, KeyError) as exc:
+        return IncidentState.from_json(json.loads(payload))
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise BlockError(f"the state cannot be read: {exc}") from exc
 
 
-def render_block(state: IncidentState, table: str) -> str:
-    """The whole block: markers, the human table, the machine state."""
+def render_block(state: IncidentState, table: str, key: str | None, scope: str = "") -> str:
+    """The whole block: markers, the human table, the machine state signed with `key` for `scope`."""
+    if not key:
+        raise ValueError("no state key: the bot never writes a state it cannot sign")
     payload = json.dumps(state.to_json(), separators=(",", ":"), sort_keys=True)
     # '--' cannot appear inside an HTML comment; JSON strings never need it literally.
     payload = payload.replace("--", "-\\u002d")
-    return f"{BEGIN}\n{table.strip()}\n\n{STATE_PREFIX}{payload}{STATE_SUFFIX}\n{END}"
+    signed = f"{SIG_PREFIX}{sign(payload, key, scope)} {payload}"
+    return f"{BEGIN}\n{table.strip()}\n\n{STATE_PREFIX}{signed}{STATE_SUFFIX}\n{END}"
 
 
 def write_block(description: str | None, block: str) -> str:

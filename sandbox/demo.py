@@ -108,7 +108,7 @@ def run_demo() -> int:
                 _settle(sb, bot)
             print()
             _print_issue(sb, project["id"], issue.iid)
-            postmortem = read_block(sb.issue(project["id"], issue.iid)["description"]).postmortem_iid
+            postmortem = read_block(sb.issue(project["id"], issue.iid)["description"], None).postmortem_iid
             if postmortem:
                 print("\nThe postmortem the resolve opened:\n")
                 _print_issue(sb, project["id"], postmortem)

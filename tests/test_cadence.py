@@ -392,7 +392,7 @@ def test_state_with_reminders_survives_the_block_round_trip(cfg):
     state = make("active", 1, cmoc="alice")
     reminders, _ = check_incident(state, cfg, t(10, 30), author=None)
     mark_sent(state, reminders, t(10, 30))
-    restored = read_block(render_block(state, "| table |"))
+    restored = read_block(render_block(state, "| table |", "k" * 32), "k" * 32)
     assert check_incident(restored, cfg, t(10, 31), author=None)[0] == []
 
 

@@ -16,7 +16,8 @@ import pytest
 from bot.cli import main
 from bot.executor import parse_marker
 from bot.gitlab import GitLab
-from bot.state import IncidentState, Role, render_block, write_block
+from bot.state import IncidentState, Role, render_block, state_scope, write_block
+from bot.statekey import ensure_state_key
 from bot.timeutil import iso, utcnow
 from sandbox import MAINTAINER
 
@@ -65,6 +66,7 @@ def run(world, monkeypatch, capsys):
     monkeypatch.setenv("GITLAB_URL", world.sb.url)
     monkeypatch.setenv("GITLAB_TOKEN", world.bot_user["token"])
     monkeypatch.delenv("INCIDENT_BOT_CONFIG", raising=False)
+    monkeypatch.setenv("INCIDENT_BOT_STATE_KEY", ensure_state_key(world.cfg))
 
     def _run(*args, now: datetime | str | None = None, project: str | None = None):
         argv = ["cadence", "--project", project or world.path, *args]
@@ -95,7 +97,8 @@ def put_incident(world, state: IncidentState, *, title: str = "Checkout errors",
     issue = world.gl(author).projects.get(world.pid, lazy=True).issues.create(
         {"title": title, "description": "Customers report errors."})
     bot = world.gl("incident-bot").projects.get(world.pid, lazy=True).issues.get(issue.iid)
-    bot.description = write_block(bot.description, render_block(state, "table"))
+    bot.description = write_block(bot.description, render_block(state, "table", ensure_state_key(world.cfg),
+                                                                 state_scope(bot.id)))
     bot.labels = ["incident", f"severity::{state.severity}", f"incident::{state.status}"]
     if closed:
         bot.state_event = "close"
@@ -355,11 +358,11 @@ def test_json_output_shape(world, run):
     assert report["now"] == "2026-11-27T10:15:00Z" and report["projects"] == [world.path] and report["errors"] == []
     assert report["summary"] == {"incidents_checked": 2, "open": 2, "closed": 0, "reminders_due": 1,
                                  "incidents_due": 1, "reminders_posted": 1, "notes_posted": 1,
-                                 "skipped_checks": report["summary"]["skipped_checks"], "errors": 0}
+                                 "skipped_checks": report["summary"]["skipped_checks"], "rebuilt": 0, "errors": 0}
     assert report["api_calls"] == {"listing": 3, "reads": 1, "writes": 2}
     row = by_iid(report, due)
     assert set(row) == {"project", "iid", "title", "open", "web_url", "severity", "status", "due", "reminded",
-                        "skipped", "note", "error", "confidential"}
+                        "skipped", "note", "rebuilt", "error", "confidential"}
     assert row["title"] == "Checkout errors" and row["web_url"].endswith(f"/issues/{due}")
     assert {s["kind"] for s in row["skipped"]} == {"escalation", "response_target", "handoff", "stale_mitigation",
                                                    "role_release"}
@@ -381,7 +384,8 @@ def test_incident_updated_after_the_listing_is_not_overwritten(world, monkeypatc
     listed = next(i for i in gl.iter_issues(world.pid, ["incident"]) if i.iid == iid)
     world.comment(iid, "/incident update\nsummary: rolled back\nnext: 60m\n")  # handled after our listing
     assert world.state(iid).update_count == 1
-    cfg = load_config(env={"GITLAB_URL": world.sb.url, "GITLAB_TOKEN": world.bot_user["token"]})
+    cfg = load_config(env={"GITLAB_URL": world.sb.url, "GITLAB_TOKEN": world.bot_user["token"],
+                           "INCIDENT_BOT_STATE_KEY": ensure_state_key(world.cfg)})
     cfg.data["handoff_lead_minutes"] = 0  # declared now: a shift may end within the lead (see above)
     row = check_issue(gl, cfg, Renderer(), listed, world.path, due, dry_run=False, open_=True,
                       report=Report(due, False, [world.path]))

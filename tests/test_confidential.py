@@ -220,9 +220,9 @@ def test_state_keeps_internal_facts_as_names_only():
     state.record_handoff("AMER", "EMEA", "2026-11-27T10:00:00Z", internal_only=True)
     state.report_tickets(None, internal_only=True)  # nothing given: nothing recorded
     assert (state.tickets, state.peak_tickets, state.internal_only) == (None, None, ["tickets"])
-    block = render_block(state, "table")
+    block = render_block(state, "table", "k" * 32, "gid://1")
     assert "4711" not in block and "EMEA" not in block and "AMER" not in block
-    again = read_block(block)
+    again = read_block(block, "k" * 32, "gid://1")
     assert again.internal_only == ["tickets"] and again.handoffs == [{"internal": True}]
     summary = support_summary(again)
     assert summary["tickets_internal_only"] and summary["handoffs"] == [] and summary["handoffs_internal"] == 1
@@ -230,8 +230,15 @@ def test_state_keeps_internal_facts_as_names_only():
     assert (again.tickets, again.peak_tickets) == (7, 7) and not support_summary(again)["tickets_internal_only"]
 
 
-def test_forged_internal_only_is_read_as_nothing():
-    from bot.state import IncidentState, read_block, render_block
+def test_a_wrong_internal_only_is_refused():
+    import json
 
-    block = render_block(IncidentState(), "table").replace('"internal_only":[]', '"internal_only":5')
-    assert read_block(block).internal_only == []
+    import pytest
+
+    from bot.state import IncidentState
+
+    for forged in (5, ["tickets", "title"], "tickets"):
+        data = json.loads(json.dumps(IncidentState().to_json()))
+        data["internal_only"] = forged
+        with pytest.raises(ValueError, match="internal_only"):
+            IncidentState.from_json(data)

@@ -10,7 +10,8 @@ import os
 
 from bot.config import load_config
 from bot.executor import parse_marker
-from bot.state import read_block
+from bot.state import read_block, state_scope
+from bot.statekey import ensure_state_key
 from sandbox import DEVELOPER, GUEST, MAINTAINER, REPORTER, Sandbox
 from sandbox.local import LocalBot
 
@@ -95,7 +96,10 @@ class World:
         return self.sb.issue(self.pid, iid)
 
     def state(self, iid: int):
-        return read_block(self.issue(iid)["description"])
+        """The block's state, verified with the bot's key (raises UnverifiedState if it does not). The key
+        is the one the bot generated beside its queue file, as a bot without INCIDENT_BOT_STATE_KEY does."""
+        issue = self.issue(iid)
+        return read_block(issue["description"], ensure_state_key(self.cfg), state_scope(issue["id"]))
 
     def bot_notes(self, iid: int) -> list[dict]:
         return [n for n in self.sb.notes(self.pid, iid)
