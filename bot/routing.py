@@ -53,6 +53,7 @@ class Context:
     lookup_member: Callable[[str], Role | None]
     labels: tuple[str, ...] = ()
     confidential: bool = False
+    description: str = ""  # the text (a postmortem's action items)
     commands: "CommandRegistry | None" = None  # the composed registry, for help
 
     def new_state(self) -> IncidentState:
