@@ -1,4 +1,4 @@
-"""Who may steer the bot: access levels, their names, and a short cache of allowed levels.
+"""Who may steer the bot: access levels read from GitLab, their names, and a short cache of allowed levels.
 
 A level that lets a person run commands is kept for `ttl` seconds per project and user, so a burst of
 commands reads it once. A refusal is never kept: a person given access a moment ago is let in at once,
@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+from .events import Actor
+from .gitlab import GitLab
+from .state import Role
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .process import Services
 
 LEVEL_NAMES = {10: "Guest", 15: "Planner", 20: "Reporter", 30: "Developer", 40: "Maintainer", 50: "Owner"}
 
@@ -43,3 +50,27 @@ class AccessCache:
                 self._allowed.pop(key, None)
             else:
                 self._allowed[key] = (self._clock() + self.ttl, level)
+
+
+def member_level(services: "Services", gl: GitLab, project_id: int, user_id: int) -> int | None:
+    cached = services.access.get(project_id, user_id)
+    if cached is not None:
+        return cached
+    level = gl.access_level(project_id, user_id)
+    services.access.remember(project_id, user_id, level, services.cfg.min_access_level)
+    return level
+
+
+def actor_level(services: "Services", gl: GitLab, project_id: int, actor: Actor) -> int | None:
+    user_id = actor.id
+    if user_id is None and actor.username:
+        found = gl.find_user(actor.username)
+        user_id = found["id"] if found else None
+    return member_level(services, gl, project_id, user_id) if user_id is not None else None
+
+
+def find_member(services: "Services", gl: GitLab, project_id: int, username: str) -> Role | None:
+    """A project member by user name (any access level), or None."""
+    user = gl.find_user(username)
+    level = member_level(services, gl, project_id, user["id"]) if user else None
+    return Role(user["username"], user["id"]) if level else None

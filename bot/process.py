@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from .access import AccessCache, level_name
+from .access import AccessCache, actor_level, find_member, level_name
 from .commands import Command, parse_commands
 from .config import Config
 from .events import Actor, Event, IssueEvent, NoteEvent
 from .executor import IssueWriter
 from .fields import VERB_FIELDS, FieldError, validate_fields
 from .gitlab import GitLab, GitLabRefused, Issue
+from .handlers.roles import named_users
 from .logs import log_context
 from .permissions import refuse_issue_event
 from .rebuild import rebuild_state
@@ -116,14 +117,12 @@ class Delivery:
         notes = self.gl.all_notes(self.issue.project_id, self.issue.iid)
         return rebuild_state(self.issue, notes, self.cfg, self.bot.get("username"))
 
-    def remember_member(self, role: Role) -> None:
-        self._members[role.username] = role
+    def remember_member(self, username: str, role: Role | None) -> None:
+        self._members[username] = role
 
     def lookup_member(self, username: str) -> Role | None:
         if username not in self._members:
-            user = self.gl.find_user(username)
-            level = member_level(self.services, self.gl, self.issue.project_id, user["id"]) if user else None
-            self._members[username] = Role(user["username"], user["id"]) if level else None
+            self._members[username] = find_member(self.services, self.gl, self.issue.project_id, username)
         return self._members[username]
 
     def context(self, actor: str | None) -> Context:
@@ -172,23 +171,6 @@ def process_event(event: Event, services: Services, *, event_uuid: str | None = 
     if isinstance(event, NoteEvent):
         return process_note_event(event, services, event_uuid, now, retry)
     return f"ignored: {event.reason}"
-
-
-def member_level(services: Services, gl: GitLab, project_id: int, user_id: int) -> int | None:
-    cached = services.access.get(project_id, user_id)
-    if cached is not None:
-        return cached
-    level = gl.access_level(project_id, user_id)
-    services.access.remember(project_id, user_id, level, services.cfg.min_access_level)
-    return level
-
-
-def actor_level(services: Services, gl: GitLab, project_id: int, actor: Actor) -> int | None:
-    user_id = actor.id
-    if user_id is None and actor.username:
-        found = gl.find_user(actor.username)
-        user_id = found["id"] if found else None
-    return member_level(services, gl, project_id, user_id) if user_id is not None else None
 
 
 def issue_or_none(gl: GitLab, project_id: int, iid: int) -> Issue | None:
@@ -278,12 +260,17 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
     if not parse_commands(event.body, cfg.prefix, bot.get("username")):
         return "ignored: no command"
     ref = event.issue
-    if not _may_run(parse_commands(event.body, cfg.prefix, bot.get("username")), ref.labels, cfg):
+    claimed = parse_commands(event.body, cfg.prefix, bot.get("username"))
+    if not _may_run(claimed, ref.labels, cfg):
         return "ignored: not an incident"
 
-    issue, note, level = gl.parallel(lambda g: issue_or_none(g, ref.project_id, ref.iid),
-                                     lambda g: g.get_note(ref.project_id, ref.iid, event.note_id),
-                                     lambda g: actor_level(services, g, ref.project_id, event.actor))
+    # One round trip: the issue, the note, the commenter's level, and the members role commands name.
+    names = named_users(claimed)
+    issue, note, level, *members = gl.parallel(
+        lambda g: issue_or_none(g, ref.project_id, ref.iid),
+        lambda g: g.get_note(ref.project_id, ref.iid, event.note_id),
+        lambda g: actor_level(services, g, ref.project_id, event.actor),
+        *[lambda g, name=name: find_member(services, g, ref.project_id, name) for name in names])
     if (issue is None or note is None or note.project_id not in (None, ref.project_id)
             or note.noteable_iid not in (None, ref.iid)):
         log.warning("refused: the payload names a note that is not in the issue and project it names")
@@ -310,7 +297,9 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
     d = Delivery(services, gl, ref.project_id, ref.iid, now, declaring=any(c.verb == "declare" for c in commands),
                  issue=issue, retry=retry)
     if author.username:  # already known to be a member: `cmoc me` needs no second lookup
-        d.remember_member(Role(author.username, author.id))
+        d.remember_member(author.username, Role(author.username, author.id))
+    for name, member in zip(names, members, strict=True):
+        d.remember_member(name, member)
     for cmd in commands:
         key = f"note-{note.id}-{cmd.index}"
         if d.state is not None and d.state.was_handled(key):
