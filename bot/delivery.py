@@ -22,7 +22,9 @@ def make_processor(services: Services) -> Callable[[dict], None]:
         with log_context(delivery_id=delivery.get("id"), project=project or None, issue=issue or None):
             event = parse_delivery(headers, delivery["body"])
             try:
-                outcome = process_event(event, services, event_uuid=headers.get("X-Gitlab-Event-UUID"))
+                # A retry (or a replay) may follow a try that posted before it failed: look for its markers.
+                outcome = process_event(event, services, event_uuid=headers.get("X-Gitlab-Event-UUID"),
+                                        retry=delivery.get("attempts", 2) > 1 or bool(delivery.get("replayed")))
             except RetryableGitLabError as exc:
                 log.warning("GitLab error, will retry: %s", exc)
                 raise RetryableError(str(exc), retry_after=exc.retry_after) from exc

@@ -74,15 +74,17 @@ class IssueWriter:
     """One issue during one delivery."""
 
     def __init__(self, gl: GitLab, cfg: Config, render: Callable[..., str], issue: Issue,
-                 bot_username: str | None, now: datetime):
+                 bot_username: str | None, now: datetime, *, check_markers: bool = True):
         self.gl, self.cfg, self.render, self.now = gl, cfg, render, now
         self.issue = issue
         self.bot_username = bot_username
-        self._keys: set[str] | None = None
+        # A first attempt cannot have left a marker (a repeated delivery is stopped by the queue's dedupe and
+        # the state's handled keys): only a retry reads the recent notes.
+        self._keys: set[str] | None = None if check_markers else set()
         self.notes_posted = 0
 
     def existing_keys(self) -> set[str]:
-        """Keys of the bot's recent notes (read once per delivery, and only when about to post)."""
+        """Keys of the bot's recent notes (read once per delivery, only when about to post, only on a retry)."""
         if self._keys is None:
             keys = set()
             for note in self.gl.recent_notes(self.issue.project_id, self.issue.iid):

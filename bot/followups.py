@@ -116,8 +116,8 @@ def _is_postmortem(d: "Delivery") -> bool:
 
 def _incident_of(d: "Delivery", pm: Issue) -> Issue | None:
     ref = postmortem_of(pm.description)
-    if ref is None:
-        return None
+    if ref is None or ref[0] != pm.project_id:
+        return None  # a marker naming another project would have the bot probe an issue it may not show
     try:
         return d.gl.get_issue(ref[0], ref[1])
     except GitLabRefused as exc:

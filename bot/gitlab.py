@@ -8,8 +8,9 @@ the queue's backoff is the one place that waits, and a worker thread is never pa
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import gitlab
 import requests
@@ -60,6 +61,9 @@ class Note:
     system: bool
     internal: bool
     created_at: Any
+    author_id: int | None = None
+    project_id: int | None = None
+    noteable_iid: int | None = None
 
 
 class MalformedResponse(GitLabRefused):
@@ -123,6 +127,9 @@ def _note(data: Any) -> Note:
         internal=bool(_typed(data.get("internal"), bool, "note internal", optional=True)
                       or _typed(data.get("confidential"), bool, "note confidential", optional=True)),
         created_at=_time(data.get("created_at"), "note created_at"),
+        author_id=_user(author, "note author")["id"] if author is not None else None,
+        project_id=_typed(data.get("project_id"), int, "note project_id", optional=True),
+        noteable_iid=_typed(data.get("noteable_iid"), int, "note noteable_iid", optional=True),
     )
 
 
@@ -166,6 +173,9 @@ class _Translate:
 
 
 _local = threading.local()
+T = TypeVar("T")
+# Reads a delivery makes at once (issue, note, access level) run here, each thread with its own client.
+_READERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="gitlab-read")
 # python-gitlab would sleep on a 429 by itself; the queue's backoff does the waiting instead.
 NO_WAIT = {"obey_rate_limit": False, "max_retries": 0}
 
@@ -202,10 +212,31 @@ class GitLab:
         else:
             gl.headers.pop("X-Gitlab-Event-UUID", None)
         self.gl = gl
-        self.timeout = timeout
+        self.url, self.token, self.timeout = url, token, timeout
 
     def _translate(self) -> _Translate:
         return _Translate(self.timeout)
+
+    def parallel(self, *calls: Callable[["GitLab"], T]) -> list[T]:
+        """Run independent reads at the same time: one round trip instead of one per read.
+
+        The first runs on this thread, the others on reader threads (python-gitlab clients are kept per
+        thread, so no session is shared). Results come in order; the first error, in order, is raised.
+        """
+        futures = [_READERS.submit(self._on_reader, call) for call in calls[1:]]
+        outcomes: list[Any] = []
+        for i, call in enumerate(calls):
+            try:
+                outcomes.append(call(self) if i == 0 else futures[i - 1].result())
+            except Exception as exc:  # raised below, once every read has finished
+                outcomes.append(exc)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
+        return outcomes
+
+    def _on_reader(self, call: Callable[["GitLab"], T]) -> T:
+        return call(GitLab(self.url, self.token, timeout=self.timeout))
 
     # -- reads ------------------------------------------------------------------------
     def current_user(self) -> dict:
@@ -224,6 +255,17 @@ class GitLab:
             data = self.gl.http_get(f"/projects/{project_id}/issues/{iid}/notes",
                                     query_data={"sort": "desc", "order_by": "created_at", "per_page": count}, **NO_WAIT)
         return [_note(n) for n in data]
+
+    def get_note(self, project_id: int, iid: int, note_id: int) -> Note | None:
+        """The note as GitLab stores it; None when that issue of that project has no such note."""
+        try:
+            with self._translate():
+                data = self.gl.http_get(f"/projects/{project_id}/issues/{iid}/notes/{note_id}", **NO_WAIT)
+        except GitLabRefused as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _note(data)
 
     def all_notes(self, project_id: int, iid: int) -> list[Note]:
         with self._translate():

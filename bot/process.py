@@ -1,7 +1,10 @@
 """Process one parsed delivery: guards first (each once), then the handlers, then the executor.
 
-Guards, in order: the bot's own events; edited notes; notes with no command; non-incidents (except for
-`declare` and `help`); the commenter's access level. Only then is the issue read from GitLab.
+A note: the payload's own events, edited notes, notes with no command and non-incidents are ignored
+without a call. Then three reads at once (the issue, the note as GitLab stores it, the commenter's access
+level); the stored note decides author, text and `internal`, and must be in the issue and project the
+payload names. An issue event: the issue and the actor's access level, at once; below the level,
+`permissions` refuses. The bot's recent notes (for markers) are read only on a retry.
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
+from .access import AccessCache, actor_level, find_member, level_name
 from .commands import Command, parse_commands
 from .config import Config
 from .events import Actor, Event, IssueEvent, NoteEvent
 from .executor import IssueWriter
 from .fields import VERB_FIELDS, FieldError, validate_fields
-from .gitlab import GitLab, Issue
+from .gitlab import GitLab, GitLabRefused, Issue
+from .handlers.roles import named_users
 from .logs import log_context
+from .permissions import refuse_issue_event
 from .rebuild import rebuild_state
 from .render import Renderer
 from .routing import CommandRefused, Context, Effects, Reply
@@ -39,6 +45,7 @@ class Services:
     connect: Callable[[str | None], GitLab]  # event uuid -> a GitLab adapter for this delivery
     bot_user: dict | None = None  # {"id", "username"}, fetched once
     clock: Callable[[], datetime] = utcnow  # the demo plays an incident on a clock of its own
+    access: AccessCache = field(default_factory=AccessCache)  # allowed levels, 60 s per project and user
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -80,12 +87,12 @@ class Delivery:
     """One event being processed: the GitLab adapter, the issue, its state."""
 
     def __init__(self, services: Services, gl: GitLab, project_id: int, iid: int, now: datetime, *,
-                 declaring: bool = False):
+                 declaring: bool = False, issue: Issue | None = None, retry: bool = True):
         self.services, self.cfg, self.gl, self.now = services, services.cfg, gl, now
         self.render = services.renderer.render
         self.bot = services.identity(gl)
-        self.writer = IssueWriter(gl, self.cfg, self.render, gl.get_issue(project_id, iid),
-                                  self.bot.get("username"), now)
+        self.writer = IssueWriter(gl, self.cfg, self.render, issue or gl.get_issue(project_id, iid),
+                                  self.bot.get("username"), now, check_markers=retry)
         self.rebuilt: str | None = None
         self.internal = False  # replies follow the triggering note: internal notes get internal replies
         self.state = self._load_state(declaring)
@@ -125,21 +132,20 @@ class Delivery:
         notes = self.gl.all_notes(self.issue.project_id, self.issue.iid)
         return rebuild_state(self.issue, notes, self.cfg, self.bot.get("username"))
 
-    def remember_member(self, role: Role) -> None:
-        self._members[role.username] = role
+    def remember_member(self, username: str, role: Role | None) -> None:
+        self._members[username] = role
 
     def lookup_member(self, username: str) -> Role | None:
         if username not in self._members:
-            user = self.gl.find_user(username)
-            level = self.gl.access_level(self.issue.project_id, user["id"]) if user else None
-            self._members[username] = Role(user["username"], user["id"]) if level else None
+            self._members[username] = find_member(self.services, self.gl, self.issue.project_id, username)
         return self._members[username]
 
     def context(self, actor: str | None) -> Context:
         return Context(cfg=self.cfg, render=self.render, iid=self.issue.iid, title=self.issue.title,
                        author=self.issue.author.get("username"), state=self.state, actor=actor,
                        now=self.now, lookup_member=self.lookup_member, labels=tuple(self.issue.labels),
-                       confidential=self.issue.confidential, internal=self.internal, commands=COMMANDS)
+                       confidential=self.issue.confidential, internal=self.internal,
+                       description=self.issue.description, commands=COMMANDS)
 
     def apply(self, effects: Effects, key: str, *, internal: bool = False) -> None:
         if self.rebuilt:
@@ -168,25 +174,47 @@ class Delivery:
 
 
 def process_event(event: Event, services: Services, *, event_uuid: str | None = None,
-                  now: datetime | None = None) -> str:
-    """Returns a short outcome for the log. Raises gitlab.RetryableGitLabError / GitLabRefused."""
+                  now: datetime | None = None, retry: bool = True) -> str:
+    """Returns a short outcome for the log. Raises gitlab.RetryableGitLabError / GitLabRefused.
+
+    `retry`: an earlier attempt may have run (the queue passes attempts > 1), so the bot's recent notes
+    are read for the markers a crash may have left. A first attempt skips that read.
+    """
     now = now or services.clock()
     if isinstance(event, IssueEvent):
-        return process_issue_event(event, services, event_uuid, now)
+        return process_issue_event(event, services, event_uuid, now, retry)
     if isinstance(event, NoteEvent):
-        return process_note_event(event, services, event_uuid, now)
+        return process_note_event(event, services, event_uuid, now, retry)
     return f"ignored: {event.reason}"
 
 
-def process_issue_event(event: IssueEvent, services: Services, event_uuid: str | None, now: datetime) -> str:
-    triggers = issue_triggers(event, services.cfg)
+def issue_or_none(gl: GitLab, project_id: int, iid: int) -> Issue | None:
+    try:
+        return gl.get_issue(project_id, iid)
+    except GitLabRefused as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def process_issue_event(event: IssueEvent, services: Services, event_uuid: str | None, now: datetime,
+                        retry: bool) -> str:
+    cfg = services.cfg
+    triggers = issue_triggers(event, cfg)
     if not triggers:
         return "ignored: no label or state change the bot reacts to"
     gl = services.connect(event_uuid)
     if is_bot(event.actor, services.identity(gl)):
         return "ignored: the bot's own change"
-    d = Delivery(services, gl, event.issue.project_id, event.issue.iid, now,
-                 declaring="incident_labeled" in triggers)
+    ref = event.issue
+    issue, level = gl.parallel(lambda g: g.get_issue(ref.project_id, ref.iid),
+                               lambda g: actor_level(services, g, ref.project_id, event.actor))
+    allowed = level is not None and level >= cfg.min_access_level
+    # A refusal has no state to record its key in: it always looks for its marker.
+    d = Delivery(services, gl, ref.project_id, ref.iid, now, declaring="incident_labeled" in triggers,
+                 issue=issue, retry=retry or not allowed)
+    if not allowed:
+        return refuse_issue_event(d, event, triggers)
     stamp = iso(event.updated_at) or "-"
     for trigger in triggers:
         for handler in ROUTER.handlers(trigger):
@@ -225,7 +253,17 @@ def run_command(d: Delivery, cmd: Command, actor: str | None) -> Effects:
         return _error_reply(d, exc.message, exc.valid)
 
 
-def process_note_event(event: NoteEvent, services: Services, event_uuid: str | None, now: datetime) -> str:
+def _may_run(commands: list[Command], labels, cfg: Config) -> bool:
+    """An incident takes every command; other issues only `declare`, `help` and a postmortem's verbs."""
+    if cfg.labels["incident"] in labels:
+        return True
+    postmortem = cfg.labels["postmortem"] in labels
+    return any(c.verb in NO_INCIDENT_VERBS or (postmortem and POSTMORTEM_COMMANDS.get(c.verb) is not None)
+               for c in commands)
+
+
+def process_note_event(event: NoteEvent, services: Services, event_uuid: str | None, now: datetime,
+                       retry: bool) -> str:
     cfg = services.cfg
     if event.action == "update":
         return "ignored: an edited comment runs nothing"
@@ -233,50 +271,57 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
     bot = services.identity(gl)
     if is_bot(event.actor, bot):
         return "ignored: the bot's own note"
-    commands = parse_commands(event.body, cfg.prefix, bot.get("username"))
-    if not commands:
+    # The payload only decides what is cheap to ignore; what runs is the note GitLab stores.
+    if not parse_commands(event.body, cfg.prefix, bot.get("username")):
         return "ignored: no command"
-    incident_label = cfg.labels["incident"] in event.issue.labels
-    postmortem_label = cfg.labels["postmortem"] in event.issue.labels
-    if not incident_label and not any(c.verb in NO_INCIDENT_VERBS
-                                      or (postmortem_label and POSTMORTEM_COMMANDS.get(c.verb) is not None)
-                                      for c in commands):
+    ref = event.issue
+    claimed = parse_commands(event.body, cfg.prefix, bot.get("username"))
+    if not _may_run(claimed, ref.labels, cfg):
         return "ignored: not an incident"
 
-    project_id, iid = event.issue.project_id, event.issue.iid
-    user_id = event.actor.id
-    if user_id is None and event.actor.username:
-        found = gl.find_user(event.actor.username)
-        user_id = found["id"] if found else None
-    level = gl.access_level(project_id, user_id) if user_id is not None else None
+    # One round trip: the issue, the note, the commenter's level, and the members role commands name.
+    names = named_users(claimed)
+    issue, note, level, *members = gl.parallel(
+        lambda g: issue_or_none(g, ref.project_id, ref.iid),
+        lambda g: g.get_note(ref.project_id, ref.iid, event.note_id),
+        lambda g: actor_level(services, g, ref.project_id, event.actor),
+        *[lambda g, name=name: find_member(services, g, ref.project_id, name) for name in names])
+    if (issue is None or note is None or note.project_id not in (None, ref.project_id)
+            or note.noteable_iid not in (None, ref.iid)):
+        log.warning("refused: the payload names a note that is not in the issue and project it names")
+        return "refused: the note is not in the issue and project the payload names"
+    author = Actor(note.author_id, note.author)
+    if note.system or is_bot(author, bot):
+        return "ignored: a system note or the bot's own note"
+    commands = parse_commands(note.body, cfg.prefix, bot.get("username"))
+    if not commands:
+        return "ignored: no command"
+    if not _may_run(commands, issue.labels, cfg):
+        return "ignored: not an incident"
+    if author.id != event.actor.id:
+        log.warning("the payload names another author than the note's; running as the note's author")
+        level = actor_level(services, gl, ref.project_id, author)
+
     if level is None or level < cfg.min_access_level:
-        # Only a reply: no need to read the issue or its state for it.
-        ref = event.issue
-        issue = Issue(ref.project_id, ref.iid, ref.id, ref.title, "", list(ref.labels), [], {}, ref.state or "opened",
-                      ref.confidential, None, None)
         writer = IssueWriter(gl, cfg, services.renderer.render, issue, bot.get("username"), now)
         body = services.renderer.render("refusal.md.j2", reason=f"incident commands need at least "
-                                        f"{_level_name(cfg.min_access_level)} access to this project")
-        writer.post(Reply("refusal", body), f"note-{event.note_id}-refused", internal=event.internal)
+                                        f"{level_name(cfg.min_access_level)} access to this project")
+        writer.post(Reply("refusal", body), f"note-{note.id}-refused", internal=note.internal)
         return "refused: access level"
 
-    d = Delivery(services, gl, project_id, iid, now, declaring=any(c.verb == "declare" for c in commands))
-    d.internal = event.internal  # the one source of "internal" for the handlers and the replies
-    if event.actor.username:  # already known to be a member: `cmoc me` needs no second lookup
-        d.remember_member(Role(event.actor.username, user_id))
+    d = Delivery(services, gl, ref.project_id, ref.iid, now, declaring=any(c.verb == "declare" for c in commands),
+                 issue=issue, retry=retry)
+    d.internal = note.internal  # the one source of "internal": the note as GitLab stores it
+    if author.username:  # already known to be a member: `cmoc me` needs no second lookup
+        d.remember_member(author.username, Role(author.username, author.id))
+    for name, member in zip(names, members, strict=True):
+        d.remember_member(name, member)
     for cmd in commands:
-        key = f"note-{event.note_id}-{cmd.index}"
+        key = f"note-{note.id}-{cmd.index}"
         if d.state is not None and d.state.was_handled(key):
             d.resume(key)
             continue
         with log_context(command=cmd.verb):
-            d.apply(run_command(d, cmd, event.actor.username), key, internal=event.internal)
+            d.apply(run_command(d, cmd, author.username), key, internal=note.internal)
             log.info("command %s handled", cmd.verb)
     return "handled: " + ", ".join(c.verb for c in commands)
-
-
-_LEVELS = {10: "Guest", 15: "Planner", 20: "Reporter", 30: "Developer", 40: "Maintainer", 50: "Owner"}
-
-
-def _level_name(level: int) -> str:
-    return _LEVELS.get(level, f"level {level}")

@@ -54,6 +54,7 @@ class Context:
     labels: tuple[str, ...] = ()
     confidential: bool = False
     internal: bool = False  # the triggering note is internal (its facts stay out of public places)
+    description: str = ""  # the text (a postmortem's action items)
     commands: "CommandRegistry | None" = None  # the composed registry, for help
 
     def new_state(self) -> IncidentState:

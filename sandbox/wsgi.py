@@ -52,6 +52,7 @@ def create_app(sandbox) -> Flask:
     @app.before_request
     def gate():
         g.started = time.monotonic()
+        g.arrived = time.time()  # the call log's "started": calls that overlap were made in one round trip
         g.user = None
         g.event_uuid = request.headers.get("X-Gitlab-Event-UUID") or str(uuid.uuid4())
         if sandbox.latency:
@@ -83,7 +84,7 @@ def create_app(sandbox) -> Flask:
         user = getattr(g, "user", None)
         sandbox.record_call({"method": request.method, "path": request.path, "query": request.query_string.decode(),
                              "status": resp.status_code, "user": user["username"] if user else None,
-                             "ts": time.time()})
+                             "started": getattr(g, "arrived", None), "ts": time.time()})
         return resp
 
     @app.errorhandler(ApiError)

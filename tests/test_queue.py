@@ -187,8 +187,11 @@ def test_dead_after_max_retries_then_replay(backend):
     calls = defaultdict(int)
     hold = threading.Event()
 
+    seen = defaultdict(list)
+
     def processor(d):
         calls[d["id"]] += 1
+        seen[d["id"]].append((d["attempts"], d["replayed"]))
         if d["id"] == "d2" and calls["d2"] == 2:
             hold.wait(20)  # the replayed d2 holds its lane, so d1, replayed behind it, stays pending
         if state["fail"] and d["id"] == "d1":
@@ -215,6 +218,9 @@ def test_dead_after_max_retries_then_replay(backend):
     assert q.wait_idle(20)
     r = record(q, "d1")
     assert (r["status"], r["attempts"], r["last_error"]) == ("done", 1, None)
+    # The processor is told a replayed try follows earlier ones (they may have posted before failing).
+    assert seen["d1"] == [(1, False), (2, False), (3, False), (1, True)]
+    assert seen["d2"] == [(1, False), (1, True)]
     assert q.list(dead_only=True) == []
     assert calls["d2"] == 2
     assert q.get("d1")["body"] == json.dumps({"n": 1}) and q.get("nope") is None

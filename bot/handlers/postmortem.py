@@ -10,6 +10,7 @@ items instead of refusing for want of an incident.
 
 from __future__ import annotations
 
+from ..postmortem import parse_actions
 from ..routing import CommandRefused, CommandRegistry, Context, Effects, Router
 
 postmortem_commands = CommandRegistry()
@@ -37,7 +38,7 @@ def postmortem_status(ctx: Context, args: tuple[str, ...], fields: dict) -> Effe
 @router.register("postmortem_edited")
 def postmortem_edited(ctx: Context, event) -> Effects:
     """A person edited a postmortem's description: new action items get follow-up issues."""
-    if not is_postmortem(ctx):
+    if not is_postmortem(ctx) or not any(i.issue_iid is None and not i.done for i in parse_actions(ctx.description)):
         return Effects()
     return Effects(followups=["postmortem_actions"])
 

@@ -10,6 +10,18 @@ commands = CommandRegistry()
 
 _USERNAME = re.compile(r"^@?([A-Za-z0-9_][A-Za-z0-9_.\-]*)$")
 ROLE_WORDS = ["@username", "me", "release"]
+ROLES = ("cmoc", "smoc", "imoc")
+
+
+def named_users(commands) -> list[str]:
+    """Users that role commands name (`smoc @bob`), at most 3: looked up with the delivery's first reads."""
+    names: list[str] = []
+    for cmd in commands:
+        if cmd.verb in ROLES and len(cmd.args) == 1 and cmd.args[0].lower() not in ("me", "release"):
+            m = _USERNAME.match(cmd.args[0])
+            if m and m.group(1) not in names:
+                names.append(m.group(1))
+    return names[:3]
 
 
 def change_role(ctx: Context, role: str, args: tuple[str, ...]) -> Effects:

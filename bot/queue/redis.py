@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import redis
 
-from .store import FINAL, STATUSES
+from .store import FINAL, REPLAYED, STATUSES
 
 _ADD = """
 local p, id, key = ARGV[1], ARGV[2], ARGV[3]
@@ -76,13 +76,13 @@ end
 return 1""")
 
 _REPLAY = """
-local p, id, now = ARGV[1], ARGV[2], ARGV[3]
+local p, id, now, replayed = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local d = p..':d:'..id
 local status = redis.call('HGET', d, 'status')
 if status ~= 'done' and status ~= 'failed' and status ~= 'dead' then return 0 end
 local lane = redis.call('HGET', d, 'lane')
 local pos = redis.call('INCR', p..':pos')
-redis.call('HSET', d, 'status', 'queued', 'attempts', 0, 'last_error', '', 'next_at', '', 'pos', pos,
+redis.call('HSET', d, 'status', 'queued', 'attempts', 0, 'last_error', replayed, 'next_at', '', 'pos', pos,
            'updated_at', now)
 redis.call('ZADD', p..':all', pos, id)
 redis.call('SADD', p..':pending', id)
@@ -161,7 +161,7 @@ class RedisStore:
                                        "" if next_at is None else repr(next_at)]))
 
     def replay(self, delivery_id: str, now: float) -> bool:
-        return bool(self._replay(args=[self.p, delivery_id, repr(now)]))
+        return bool(self._replay(args=[self.p, delivery_id, repr(now), REPLAYED]))
 
     def get(self, delivery_id: str) -> dict | None:
         return _record(self.client.hgetall(f"{self.p}:d:{delivery_id}"))

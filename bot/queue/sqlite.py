@@ -12,7 +12,7 @@ import threading
 import uuid
 from contextlib import contextmanager
 
-from .store import FINAL, STATUSES
+from .store import FINAL, REPLAYED, STATUSES
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -134,9 +134,9 @@ class SqliteStore:
     def replay(self, delivery_id: str, now: float) -> bool:
         with self._write() as conn:
             return conn.execute(
-                "UPDATE deliveries SET status = 'queued', attempts = 0, last_error = NULL, next_at = NULL,"
+                "UPDATE deliveries SET status = 'queued', attempts = 0, last_error = ?, next_at = NULL,"
                 " pos = (SELECT MAX(pos) + 1 FROM deliveries), updated_at = ?"
-                f" WHERE id = ? AND status IN {tuple(FINAL)!r}", (now, delivery_id)).rowcount == 1
+                f" WHERE id = ? AND status IN {tuple(FINAL)!r}", (REPLAYED, now, delivery_id)).rowcount == 1
 
     def _row(self, conn, delivery_id: str) -> dict | None:
         row = conn.execute(f"SELECT {', '.join(_FIELDS)} FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()

@@ -14,6 +14,9 @@ from typing import Protocol
 PENDING = ("queued", "retrying", "running")
 FINAL = ("done", "failed", "dead")
 STATUSES = PENDING + FINAL
+# The last error of a replayed delivery until its next try ends: that try may follow one that posted
+# before it failed, so the processor is told it is a retry.
+REPLAYED = "replayed"
 
 
 class Store(Protocol):

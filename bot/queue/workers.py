@@ -24,7 +24,7 @@ from bot.logs import log_context
 
 from .errors import PermanentError, QueueUnavailable, RetryableError, _error_text
 from .keys import dedupe_key
-from .store import FINAL, STATUSES, Store
+from .store import FINAL, REPLAYED, STATUSES, Store
 
 LOG = logging.getLogger("incident_bot.queue")
 
@@ -267,7 +267,8 @@ class DeliveryQueue:
             if rec["attempts"] > max_retries + 1:  # it keeps killing its worker
                 self._finish(rec, claim, "dead", f"gave up after {rec['attempts'] - 1} attempts")
                 return
-            delivery = dict(json.loads(rec["payload"]), attempts=rec["attempts"])
+            delivery = dict(json.loads(rec["payload"]), attempts=rec["attempts"],
+                            replayed=rec["last_error"] == REPLAYED)
             started = time.monotonic()
             try:
                 if self.processor is None:
