@@ -21,7 +21,13 @@ STATE_PREFIX = "<!-- incident-bot:state "
 STATE_SUFFIX = " -->"
 SCHEMA_VERSION = 1
 
-_BLOCK = re.compile(re.escape(BEGIN) + r"(.*?)" + re.escape(END), re.DOTALL)
+# The marker lines start with an invisible zero-width space: a line that starts with `<` opens an HTML
+# block for GitLab's quick-action extractor (up to 16.6: from `<tag>` to any later `</tag>` line), and
+# a person's `</x>` line would end it, changing what GitLab reads as code in the person's text. Blocks
+# written before (markers at column 0) are still read and replaced.
+LEAD = "\u200b"
+_BLOCK = re.compile("(?:" + LEAD + ")?" + re.escape(BEGIN) + r"(.*?)" + re.escape(END), re.DOTALL)
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
 _STATE = re.compile(re.escape(STATE_PREFIX) + r"(.*?)" + re.escape(STATE_SUFFIX), re.DOTALL)
 # How many handled command keys to remember; older keys are covered by the note markers.
 HANDLED_KEEP = 200
@@ -138,7 +144,12 @@ def render_block(state: IncidentState, table: str) -> str:
     payload = json.dumps(state.to_json(), separators=(",", ":"), sort_keys=True)
     # '--' cannot appear inside an HTML comment; JSON strings never need it literally.
     payload = payload.replace("--", "-\\u002d")
-    return f"{BEGIN}\n{table.strip()}\n\n{STATE_PREFIX}{payload}{STATE_SUFFIX}\n{END}"
+    # No backtick either: up to 16.6 one opens "inline code on rows" that runs to the last line ending
+    # in a backtick, deep in the person's text. <code> shows the same.
+    table = _CODE_SPAN.sub(r"<code>\1</code>", table.strip()).replace("`", "&#96;")
+    # Each marker paragraph ends with an empty line, so nothing of the person's text joins it.
+    return (f"{LEAD}{BEGIN}\n\n{table}\n\n"
+            f"{LEAD}{STATE_PREFIX}{payload}{STATE_SUFFIX}\n{LEAD}{END}")
 
 
 def write_block(description: str | None, block: str) -> str:
