@@ -146,10 +146,37 @@ def render_block(state: IncidentState, table: str) -> str:
     payload = payload.replace("--", "-\\u002d")
     # No backtick either: up to 16.6 one opens "inline code on rows" that runs to the last line ending
     # in a backtick, deep in the person's text. <code> shows the same.
-    table = _CODE_SPAN.sub(r"<code>\1</code>", table.strip()).replace("`", "&#96;")
+    table = _neutral_table(table)
     # Each marker paragraph ends with an empty line, so nothing of the person's text joins it.
     return (f"{LEAD}{BEGIN}\n\n{table}\n\n"
             f"{LEAD}{STATE_PREFIX}{payload}{STATE_SUFFIX}\n{LEAD}{END}")
+
+
+# A line that may open or close something GitLab reads as code (up to 16.6 or from 16.7).
+_CONSTRUCT = re.compile(r"^ {0,3}(?:<|```|~~~|>)")
+_MARKER_LINE = re.compile("^" + LEAD + "?(?:" + re.escape(BEGIN) + "|" + re.escape(END) + "|"
+                          + re.escape(STATE_PREFIX) + ")")
+_CLOSER = re.compile(r"^</|`$", re.MULTILINE)
+
+
+def _neutral_table(table: str) -> str:
+    """The table with nothing that opens code for GitLab: code spans as <code>, no other backtick, and
+    an invisible lead on a line that would start an HTML block, a fence or a quote (custom templates)."""
+    table = _CODE_SPAN.sub(r"<code>\1</code>", table.strip()).replace("`", "&#96;")
+    return "\n".join(LEAD + line if _CONSTRUCT.match(line) else line for line in table.split("\n"))
+
+
+def _replaceable(old: str, after: str) -> bool:
+    """Whether swapping the old block for a new one cannot change what GitLab reads as code around it.
+
+    A person may write markers around fences or HTML: such a block stays where it is. A block in the
+    old layout (a `<` marker line, a backtick in the table) opened an HTML block / inline code for
+    GitLab up to 16.6 that a later `</x>` line or line ending in a backtick closes: it stays too.
+    """
+    if any(_CONSTRUCT.match(line) and not _MARKER_LINE.match(line) for line in old.split("\n")):
+        return False
+    old_layout = "`" in old or "\n<" in "\n" + old
+    return not (old_layout and _CLOSER.search(after))
 
 
 def write_block(description: str | None, block: str) -> str:
@@ -157,11 +184,15 @@ def write_block(description: str | None, block: str) -> str:
     text = description or ""
     if BEGIN in text:
         m = _BLOCK.search(text)
-        if m:
+        if m and _replaceable(m.group(0), text[m.end():]):
             return text[: m.start()] + block + text[m.end():]
+        if m:  # not safely replaceable: ours goes first (and is the one read), theirs stays as it was
+            return block + "\n\n" + text
         # Damaged: a begin marker with no end. Replace from the begin marker to the end of that line's
         # paragraph would guess; instead keep everything and put a fresh block before it.
-        return block + "\n\n" + text.replace(BEGIN, "", 1)
+        # The stray marker stays (ours comes first, so it is the one read): cutting or renaming it could
+        # turn a person's line into a new quick action.
+        return block + "\n\n" + text
     if not text:
         return block + "\n"
     return block + "\n\n" + text

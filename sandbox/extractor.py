@@ -157,9 +157,14 @@ def _paragraph_text(inline) -> str:
     return "".join(parts)
 
 
+def _lines(text: str) -> list[str]:
+    """Lines as Ruby's String#lines cuts them: at "\n" only (not at U+2028, VT, FF... as splitlines)."""
+    return re.findall(r"[^\n]*\n|[^\n]+", text)
+
+
 def candidate_paragraphs(text: str) -> list[tuple[int, int]]:
     """(first, last) 0-based source lines of the top-level paragraphs that may hold quick actions."""
-    lines = text.splitlines(keepends=True)
+    lines = _lines(text)
     tokens = _PARSER.parse("".join(_quotes_to_blockquotes(lines)))
     found = []
     for i, token in enumerate(tokens):
@@ -171,7 +176,7 @@ def candidate_paragraphs(text: str) -> list[tuple[int, int]]:
 
 def extract_commonmark(text: str, names: tuple[str, ...] = COMMAND_NAMES) -> list[Command]:
     text = normalise(text)
-    lines = text.splitlines(keepends=True)
+    lines = _lines(text)
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line))
