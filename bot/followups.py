@@ -25,7 +25,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from .gitlab import GitLabRefused, Issue
-from .neutralize import neutralize
+from .neutralize import neutralize, one_line
 from .postmortem import (
     ActionItem,
     action_marker,
@@ -53,7 +53,7 @@ TITLE_MAX = 255
 
 
 def _title(text: str) -> str:
-    text = neutralize(" ".join(str(text).split()))
+    text = neutralize(one_line(text))
     return text if len(text) <= TITLE_MAX else text[: TITLE_MAX - 1] + "…"
 
 

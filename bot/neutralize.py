@@ -1,33 +1,32 @@
 """Make person-given text safe to post as the bot.
 
-Pure. GitLab runs a quick action (``/close``, ``/assign @x``...) for every line of a note or an issue
-description that starts with ``/`` — with the rights of whoever posts it. When the bot posts text a
-person wrote, that would be the bot's rights. So:
+Pure. GitLab runs a quick action (``/close``, ``/assign @x``...) for lines of a note or an issue
+description that start with ``/`` — with the rights of whoever posts it. When the bot posts text a
+person wrote, that would be the bot's rights. Which lines GitLab reads as code depends on its version
+(a regex over fences, "inline code on rows", HTML blocks and ``>>>`` up to 16.6; CommonMark paragraphs
+from 16.7), and a person can make the bot and GitLab disagree about any of them. So the neutraliser
+never relies on fences for safety:
 
-* every line whose first non-blank character is ``/`` gets that ``/`` escaped as ``\\/`` (Markdown
-  renders ``\\/`` as ``/``, and GitLab no longer sees a quick action);
+* every line whose first non-blank character is ``/`` is escaped, wherever it is: as ``\\/`` (Markdown
+  renders it as ``/``), or inside what looks like fenced code, where a backslash would show, with an
+  invisible zero-width space before the ``/``. Either way the line no longer starts with ``/``, for
+  both extractors. Fences only choose the cosmetic form;
 * ``<!--`` and ``-->`` are escaped, so person text cannot forge the bot's hidden markers
   (``<!-- incident-bot:... -->``) nor hide text;
 * ``\\r\\n`` (and a lone ``\\r``) become ``\\n``.
 
-Lines inside a fenced code block (a line that starts with three backticks, closed by a line that is
-exactly three backticks — the rule GitLab's quick-action extractor uses) are left as they are: GitLab
-does not run quick actions there. A fence that is never closed is not a fence for this purpose.
-Markers inside fences are still defused, with an invisible zero-width space, because a marker scan
-does not know about fences.
-
-Everything else, including non-Latin text, is kept byte for byte.
+One pass over the lines, so the time is linear in the text's length. Everything else, including
+non-Latin text, is kept byte for byte.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["neutralize", "neutralize_note", "escape_markers"]
+__all__ = ["neutralize", "neutralize_note", "escape_markers", "one_line"]
 
-_FENCE_OPEN = "```"
-_FENCE_CLOSE = "```"
 _LEADING_SLASH = re.compile(r"^(\s*)/")
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
 _ZWSP = "\u200b"
 
 
@@ -35,24 +34,10 @@ def _normalise_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _fenced_lines(lines: list[str]) -> set[int]:
-    """Indexes of lines inside closed fenced code blocks, the fence lines included."""
-    inside: set[int] = set()
-    i = 0
-    n = len(lines)
-    while i < n:
-        if lines[i].startswith(_FENCE_OPEN):
-            close = next((j for j in range(i + 1, n) if lines[j] == _FENCE_CLOSE), None)
-            if close is not None:
-                inside.update(range(i, close + 1))
-                i = close + 1
-                continue
-        i += 1
-    return inside
-
-
-def _escape_slash(line: str) -> str:
-    return _LEADING_SLASH.sub(lambda m: m.group(1) + "\\/", line, count=1)
+def one_line(text: str) -> str:
+    """A title: every run of whitespace, line breaks of any kind included (CR, LF, VT, FF, U+0085,
+    U+2028, U+2029...), becomes one space."""
+    return " ".join(str(text).split())
 
 
 def escape_markers(text: str, *, in_code: bool = False) -> str:
@@ -62,17 +47,26 @@ def escape_markers(text: str, *, in_code: bool = False) -> str:
     return text.replace("<!--", "&lt;!--").replace("-->", "--&gt;")
 
 
+def _escape_slash(line: str, in_code: bool) -> str:
+    mark = _ZWSP + "/" if in_code else "\\/"
+    return _LEADING_SLASH.sub(lambda m: m.group(1) + mark, line, count=1)
+
+
 def _process(text: str, *, markers: bool) -> str:
-    lines = _normalise_newlines(text).split("\n")
-    fenced = _fenced_lines(lines)
+    fence: str | None = None  # the opening fence of the code block we are in (cosmetics only)
     out = []
-    for i, line in enumerate(lines):
-        if i in fenced:
-            out.append(escape_markers(line, in_code=True) if markers else line)
-            continue
+    for line in _normalise_newlines(text).split("\n"):
+        f = _FENCE.match(line)
+        is_fence = False
+        if fence is None and f and not (f.group(1)[0] == "`" and "`" in f.group(2)):
+            fence, is_fence = f.group(1), True
+        elif fence is not None and f and f.group(1)[0] == fence[0] and len(f.group(1)) >= len(fence) \
+                and not f.group(2).strip():
+            fence, is_fence = None, True
+        in_code = fence is not None and not is_fence
         if markers:
-            line = escape_markers(line)
-        out.append(_escape_slash(line))
+            line = escape_markers(line, in_code=in_code)
+        out.append(_escape_slash(line, in_code))
     return "\n".join(out)
 
 
@@ -89,9 +83,10 @@ def neutralize(text: str) -> str:
 def neutralize_note(markdown: str) -> str:
     """The final safety pass over a whole rendered note or description.
 
-    Escapes the leading ``/`` of every line outside fenced code blocks and normalises newlines. It
-    leaves HTML comments alone, because the bot's own templates use them (markers, hidden examples);
-    person text inside the note was already passed through :func:`neutralize` by the template filters.
+    Escapes the leading ``/`` of every line, fenced or not, and normalises newlines: the bot never
+    means a quick action. It leaves HTML comments alone, because the bot's own templates use them
+    (markers, hidden examples); person text inside the note was already passed through
+    :func:`neutralize` by the template filters.
     """
     if markdown is None:
         return ""

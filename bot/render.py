@@ -25,7 +25,7 @@ from jinja2 import (
     Undefined,
 )
 
-from .neutralize import neutralize, neutralize_note
+from .neutralize import neutralize, neutralize_note, one_line
 from .state import IncidentState
 from .timeutil import format_duration, human, parse_next, parse_time, utcnow
 
@@ -309,7 +309,7 @@ def incident_context(state: IncidentState, *, iid: int, title: str, now: datetim
     duration = format_duration(end - state.detected_at) if state.detected_at else None
     return {
         "iid": iid,
-        "title": neutralize(str(title or "").replace("\n", " ").strip()),
+        "title": neutralize(one_line(title or "")),
         "status": state.status,
         "status_text": STATUS_TEXT.get(state.status, str(state.status).title()),
         "severity": state.severity,

@@ -23,8 +23,12 @@ STATE_PREFIX = "<!-- incident-bot:state "
 STATE_SUFFIX = " -->"
 SCHEMA_VERSION = 1
 
-_BLOCK = re.compile(re.escape(BEGIN) + r"(.*?)" + re.escape(END), re.DOTALL)
-_STATE = re.compile(re.escape(STATE_PREFIX) + r"(.*?)" + re.escape(STATE_SUFFIX), re.DOTALL)
+# The marker lines start with an invisible zero-width space: a line that starts with `<` opens an HTML
+# block for GitLab's quick-action extractor (up to 16.6: from `<tag>` to any later `</tag>` line), and
+# a person's `</x>` line would end it, changing what GitLab reads as code in the person's text. Blocks
+# written before (markers at column 0) are still read and replaced.
+LEAD = "\u200b"
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
 # How many handled command keys to remember; older keys are covered by the note markers.
 HANDLED_KEEP = 200
 # The state comment reads `<!-- incident-bot:state hmac-sha256=<hex> {json} -->`.
@@ -301,6 +305,18 @@ def _verified_payload(comment: str, key: str | None, scope: str) -> str:
     return payload
 
 
+def _between(text: str, start: str, end: str, *, lead: str = "") -> tuple[int, int, str] | None:
+    """(from, to, inside) of the first `start` ... first `end` after it, `lead` just before `start`
+    included. Two plain finds: linear, however many stray start markers a person pastes (a lazy regex
+    retried from each one was quadratic)."""
+    i = text.find(start)
+    j = text.find(end, i + len(start)) if i >= 0 else -1
+    if j < 0:
+        return None
+    first = i - len(lead) if lead and text.startswith(lead, i - len(lead)) and i >= len(lead) else i
+    return first, j + len(end), text[i + len(start):j]
+
+
 def read_block(description: str | None, key: str | None, scope: str = "") -> IncidentState | None:
     """The state in the description; None when there is no block; BlockError when it is damaged,
     UnverifiedState when its signature (with `key`, for the issue `scope`) does not verify.
@@ -308,13 +324,13 @@ def read_block(description: str | None, key: str | None, scope: str = "") -> Inc
     text = description or ""
     if BEGIN not in text:
         return None
-    block = _BLOCK.search(text)
+    block = _between(text, BEGIN, END, lead=LEAD)
     if not block:
         raise BlockError("the end marker is missing")
-    m = _STATE.search(block.group(1))
-    if not m:
+    state = _between(block[2], STATE_PREFIX, STATE_SUFFIX)
+    if not state:
         raise BlockError("the state comment is missing")
-    payload = _verified_payload(m.group(1), key, scope)
+    payload = _verified_payload(state[2], key, scope)
     try:
         return IncidentState.from_json(json.loads(payload))
     except (ValueError, TypeError, KeyError, RecursionError) as exc:
@@ -328,20 +344,56 @@ def render_block(state: IncidentState, table: str, key: str | None, scope: str =
     payload = json.dumps(state.to_json(), separators=(",", ":"), sort_keys=True)
     # '--' cannot appear inside an HTML comment; JSON strings never need it literally.
     payload = payload.replace("--", "-\\u002d")
+    # No backtick either: up to 16.6 one opens "inline code on rows" that runs to the last line ending
+    # in a backtick, deep in the person's text. <code> shows the same.
+    table = _neutral_table(table)
+    # Each marker paragraph ends with an empty line, so nothing of the person's text joins it.
     signed = f"{SIG_PREFIX}{sign(payload, key, scope)} {payload}"
-    return f"{BEGIN}\n{table.strip()}\n\n{STATE_PREFIX}{signed}{STATE_SUFFIX}\n{END}"
+    return (f"{LEAD}{BEGIN}\n\n{table}\n\n"
+            f"{LEAD}{STATE_PREFIX}{signed}{STATE_SUFFIX}\n{LEAD}{END}")
+
+
+# A line that may open or close something GitLab reads as code (up to 16.6 or from 16.7).
+_CONSTRUCT = re.compile(r"^ {0,3}(?:<|```|~~~|>)")
+_MARKER_LINE = re.compile("^" + LEAD + "?(?:" + re.escape(BEGIN) + "|" + re.escape(END) + "|"
+                          + re.escape(STATE_PREFIX) + ")")
+_CLOSER = re.compile(r"^</|`$", re.MULTILINE)
+
+
+def _neutral_table(table: str) -> str:
+    """The table with nothing that opens code for GitLab: code spans as <code>, no other backtick, and
+    an invisible lead on a line that would start an HTML block, a fence or a quote (custom templates)."""
+    table = _CODE_SPAN.sub(r"<code>\1</code>", table.strip()).replace("`", "&#96;")
+    return "\n".join(LEAD + line if _CONSTRUCT.match(line) else line for line in table.split("\n"))
+
+
+def _replaceable(old: str, after: str) -> bool:
+    """Whether swapping the old block for a new one cannot change what GitLab reads as code around it.
+
+    A person may write markers around fences or HTML: such a block stays where it is. A block in the
+    old layout (a `<` marker line, a backtick in the table) opened an HTML block / inline code for
+    GitLab up to 16.6 that a later `</x>` line or line ending in a backtick closes: it stays too.
+    """
+    if any(_CONSTRUCT.match(line) and not _MARKER_LINE.match(line) for line in old.split("\n")):
+        return False
+    old_layout = "`" in old or "\n<" in "\n" + old
+    return not (old_layout and _CLOSER.search(after))
 
 
 def write_block(description: str | None, block: str) -> str:
     """Replace the block, or put it at the top; text outside the markers is kept byte for byte."""
     text = description or ""
     if BEGIN in text:
-        m = _BLOCK.search(text)
-        if m:
-            return text[: m.start()] + block + text[m.end():]
+        m = _between(text, BEGIN, END, lead=LEAD)
+        if m and _replaceable(text[m[0]:m[1]], text[m[1]:]):
+            return text[: m[0]] + block + text[m[1]:]
+        if m:  # not safely replaceable: ours goes first (and is the one read), theirs stays as it was
+            return block + "\n\n" + text
         # Damaged: a begin marker with no end. Replace from the begin marker to the end of that line's
         # paragraph would guess; instead keep everything and put a fresh block before it.
-        return block + "\n\n" + text.replace(BEGIN, "", 1)
+        # The stray marker stays (ours comes first, so it is the one read): cutting or renaming it could
+        # turn a person's line into a new quick action.
+        return block + "\n\n" + text
     if not text:
         return block + "\n"
     return block + "\n\n" + text

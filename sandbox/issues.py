@@ -95,7 +95,22 @@ def create_issue(store: Store, project: dict[str, Any], actor: dict[str, Any], p
     if issue["assignee_ids"]:
         changes["assignees"] = ([], issue["assignee_ids"])
     store.emit({"type": "issue", "issue_id": gid, "actor_id": actor["id"], "action": "open", "changes": changes})
+    _description_quick_actions(store, issue, actor, issue["description"], None)
     return issue
+
+
+def _description_quick_actions(store: Store, issue: dict[str, Any], actor: dict[str, Any], text: str | None,
+                               old_text: str | None) -> None:
+    """GitLab runs quick actions in descriptions too: all of them on create, new ones on update."""
+    from . import quick_actions  # it applies commands through update_issue
+
+    if not text:
+        return
+    rest, params, _ = quick_actions.plan(store, issue, actor, text, getattr(store, "quick_actions_record", []),
+                                         where="description", old_text=old_text)
+    if params:
+        issue["description"] = rest
+        update_issue(store, issue, actor, params)
 
 
 def update_issue(store: Store, issue: dict[str, Any], actor: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -115,6 +130,7 @@ def update_issue(store: Store, issue: dict[str, Any], actor: dict[str, Any], par
         raise bad_request("issue_type does not have a valid value")
     before = {k: (list(v) if isinstance(v, list) else v) for k, v in issue.items()}
     notes: list[str] = []
+    follow_up: tuple[str, str | None] | None = None
 
     if params.get("title") is not None:
         title = str(params["title"]).strip()
@@ -122,8 +138,10 @@ def update_issue(store: Store, issue: dict[str, Any], actor: dict[str, Any], par
             notes.append(f"changed title from **{issue['title']}** to **{title}**")
             issue["title"] = title
     if "description" in params and params["description"] != issue["description"]:
+        old_description = issue["description"]
         issue["description"] = params["description"]
         notes.append("changed the description")
+        follow_up = (params["description"], old_description)
     labels = list(issue["labels"])
     if params.get("labels") is not None:
         labels = list(params["labels"])
@@ -172,6 +190,8 @@ def update_issue(store: Store, issue: dict[str, Any], actor: dict[str, Any], par
         add_system_note(store, issue, actor, body)
     store.emit({"type": "issue", "issue_id": issue["id"], "actor_id": actor["id"], "action": action,
                 "changes": changes})
+    if follow_up:
+        _description_quick_actions(store, issue, actor, *follow_up)
     return changes
 
 

@@ -1,8 +1,10 @@
-"""GitLab quick actions in notes: extract `/command` lines, check they are available, apply them.
+"""GitLab quick actions in notes and issue descriptions: find them, check they are available, apply them.
 
-Like GitLab's extractor: a command is a line that starts with `/` at column 0, outside fenced
-code blocks and `>>>` quote blocks. A command the author may not run, or that does not apply
-(`/close` on a closed issue), is not extracted and stays in the text. Unknown words stay too.
+Which lines are commands is :mod:`sandbox.extractor`'s answer, for the GitLab generation the store is set
+to (``store.quick_action_generation``: "regex" up to 16.6, "commonmark" from 16.7). A command the author
+may not run, or that does not apply (`/close` on a closed issue), stays in the text, and so do the
+commands this sandbox does not model; every command found is in ``store.commands_found``, applied or not,
+so a test can see what GitLab would have tried to run.
 """
 
 from __future__ import annotations
@@ -10,34 +12,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import issues
+from . import extractor, issues
 from .store import Store
 
-COMMAND_LINE = re.compile(r"^/([a-zA-Z_]+)(?:[ \t]+(.*))?$")
-FENCE = re.compile(r"^ {0,3}(```|~~~)")
 LABEL_ARG = re.compile(r'~"([^"]+)"|~(\S+)|(\S+)')
 NAMES = {"close", "reopen", "title", "label", "labels", "unlabel", "remove_label", "relabel", "assign",
          "unassign", "confidential", "due", "remove_due_date"}
 
 
-def split(body: str) -> tuple[list[tuple[str, str, int]], list[str]]:
-    """Return ([(command, args, line index)], lines) for the command-looking lines of a note."""
-    lines = body.replace("\r\n", "\n").split("\n")
-    found, fence, quote = [], None, False
-    for i, line in enumerate(lines):
-        m = FENCE.match(line)
-        if m and not quote:
-            fence = None if fence == m.group(1) else (fence or m.group(1))
-            continue
-        if line.startswith(">>>") and fence is None:
-            quote = not quote
-            continue
-        if fence or quote:
-            continue
-        cm = COMMAND_LINE.match(line.rstrip())
-        if cm and cm.group(1).lower() in NAMES:
-            found.append((cm.group(1).lower(), (cm.group(2) or "").strip(), i))
-    return found, lines
+def generation(store: Store) -> str:
+    return getattr(store, "quick_action_generation", "commonmark")
+
+
+def found(store: Store, text: str | None) -> list[extractor.Command]:
+    return extractor.extract(text, generation(store))
 
 
 def _labels(store: Store, pid: int, args: str) -> list[str]:
@@ -113,21 +101,44 @@ def _plan(store: Store, issue: dict[str, Any], actor: dict[str, Any], name: str,
     return None
 
 
-def execute(store: Store, issue: dict[str, Any], actor: dict[str, Any], body: str,
-            record: list[dict[str, Any]]) -> tuple[str, dict[str, Any], list[str]]:
-    """Run the available commands in `body`. Returns (body without them, params applied, summaries)."""
-    found, lines = split(body)
+def plan(store: Store, issue: dict[str, Any], actor: dict[str, Any], body: str, record: list[dict[str, Any]],
+         where: str = "note", old_text: str | None = None) -> tuple[str, dict[str, Any], list[str]]:
+    """The available commands in `body` as update params. Returns (body without them, params, summaries).
+
+    With `old_text` (a description being updated), only commands not already in the old text count, as
+    in GitLab's IssuableBaseService.
+    """
+    commands = found(store, body)
+    if old_text is not None:
+        before = [(c.name, c.args) for c in found(store, old_text)]
+        fresh = []
+        for c in commands:
+            if (c.name, c.args) in before:
+                before.remove((c.name, c.args))
+            else:
+                fresh.append(c)
+        commands = fresh
     params: dict[str, Any] = {}
-    summaries, drop = [], set()
-    for name, args, index in found:
-        summary = _plan(store, issue, actor, name, args, params)
+    summaries, applied = [], []
+    log = store.__dict__.setdefault("commands_found", [])
+    for cmd in commands:
+        summary = _plan(store, issue, actor, cmd.name, cmd.args, params) if cmd.name in NAMES else None
+        log.append({"user": actor["username"], "command": cmd.name, "args": cmd.args, "where": where,
+                    "project_id": issue["project_id"], "iid": issue["iid"], "applied": summary is not None})
         if summary is None:
             continue
-        drop.add(index)
+        applied.append(cmd)
         summaries.append(summary)
-        record.append({"user": actor["username"], "command": name, "args": args,
+        record.append({"user": actor["username"], "command": cmd.name, "args": cmd.args,
                        "project_id": issue["project_id"], "iid": issue["iid"]})
+    rest = extractor.remove(body, applied) if applied else body
+    return rest, params, summaries
+
+
+def execute(store: Store, issue: dict[str, Any], actor: dict[str, Any], body: str,
+            record: list[dict[str, Any]]) -> tuple[str, dict[str, Any], list[str]]:
+    """Run the available commands in a note's `body`. Returns (body without them, params applied, summaries)."""
+    rest, params, summaries = plan(store, issue, actor, body, record)
     if params:
         issues.update_issue(store, issue, actor, params)
-    rest = "\n".join(line for i, line in enumerate(lines) if i not in drop).strip()
-    return rest, params, summaries
+    return rest.strip() if summaries else rest, params, summaries

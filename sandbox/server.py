@@ -20,7 +20,8 @@ from .wsgi_server import ThreadedServer
 
 class Sandbox:
     def __init__(self, latency: float = 0.0, assignee_limit: int | None = 1, object_kind: str = "issue",
-                 scoped_labels: bool | None = None, clock: Clock = system_clock, hook_timeout: float = 10.0):
+                 scoped_labels: bool | None = None, clock: Clock = system_clock, hook_timeout: float = 10.0,
+                 quick_action_generation: str = "commonmark"):
         self.latency = latency
         self.object_kind = object_kind
         # Exclusive scoped labels come with Premium, like unlimited assignees.
@@ -30,6 +31,9 @@ class Sandbox:
         self.calls: list[dict[str, Any]] = []
         self.deliveries: list[dict[str, Any]] = []
         self.quick_actions: list[dict[str, Any]] = []
+        # How GitLab finds quick actions: "regex" (up to 16.6) or "commonmark" (16.7 on); see extractor.
+        self.store.quick_action_generation = quick_action_generation
+        self.store.quick_actions_record = self.quick_actions
         self._faults: list[dict[str, Any]] = []
         self._sender = Sender(self._delivered, timeout=hook_timeout)
         self._server: ThreadedServer | None = None

@@ -1,6 +1,6 @@
 """bot.neutralize: person text must never start a GitLab quick action or forge the bot's markers."""
 
-from bot.neutralize import neutralize, neutralize_note
+from bot.neutralize import neutralize, neutralize_note, one_line
 
 
 def test_leading_slash_is_escaped():
@@ -33,14 +33,23 @@ def test_html_comments_cannot_be_forged():
     assert "&lt;!-- incident-bot:note kind=update key=x --&gt;" in out
 
 
-def test_fenced_code_is_left_for_quick_actions():
+def test_fenced_code_is_escaped_too_invisibly():
+    # GitLab may not read the fence as code (HTML blocks, >>> quotes, CommonMark's own fence rules), so
+    # the line is escaped there too, with a zero-width space that does not show in code.
     text = "steps:\n```\n/opt/gitlab/bin/gitlab-ctl restart\n```\n/close"
-    assert neutralize(text) == "steps:\n```\n/opt/gitlab/bin/gitlab-ctl restart\n```\n\\/close"
+    assert neutralize(text) == "steps:\n```\n\u200b/opt/gitlab/bin/gitlab-ctl restart\n```\n\\/close"
 
 
 def test_fenced_code_with_language():
-    text = "```shell\n/usr/bin/true\n```"
-    assert neutralize(text) == text
+    assert neutralize("```shell\n/usr/bin/true\n```") == "```shell\n\u200b/usr/bin/true\n```"
+
+
+def test_commonmark_fences_cannot_hide_a_command():
+    # An opener with text after it is no fence; a closer may be indented or longer; ~~~ fences.
+    for text in ("```x```\n/close", "```\n/a\n  ```\n/close\n```", "```\n/a\n````\n/close\n```",
+                 "~~~\n```\n~~~\n/close\n```", "<div>\n```\n</div>\n/close\n```", ">>>\n```\n>>>\n/close\n```"):
+        out = neutralize(text)
+        assert not [line for line in out.split("\n") if line.lstrip().startswith("/")], out
 
 
 def test_markers_inside_fences_are_defused_invisibly():
@@ -49,13 +58,10 @@ def test_markers_inside_fences_are_defused_invisibly():
     assert out.replace("\u200b", "") == "```\n<!-- incident-bot:state {} -->\n```"
 
 
-def test_unclosed_fence_is_not_a_fence():
-    assert neutralize("```\n/close") == "```\n\\/close"
-
-
-def test_indented_fence_is_not_a_fence():
-    # GitLab only skips fences that start at the beginning of a line.
-    assert neutralize("  ```\n/close\n  ```") == "  ```\n\\/close\n  ```"
+def test_unclosed_and_indented_fences():
+    assert neutralize("```\n/close") == "```\n\u200b/close"
+    assert neutralize("  ```\n/close\n  ```") == "  ```\n\u200b/close\n  ```"
+    assert neutralize("    ```\n/close") == "    ```\n\\/close"
 
 
 def test_idempotent():
@@ -74,9 +80,14 @@ def test_none_and_non_strings():
     assert neutralize(42) == "42"
 
 
-def test_note_pass_escapes_lines_outside_fences_only():
+def test_note_pass_escapes_every_slash_line():
     note = "## Title\n/close\n```\n/incident update\n```\n- ok"
-    assert neutralize_note(note) == "## Title\n\\/close\n```\n/incident update\n```\n- ok"
+    assert neutralize_note(note) == "## Title\n\\/close\n```\n\u200b/incident update\n```\n- ok"
+
+
+def test_one_line_removes_every_line_break():
+    assert one_line("Outage\r<p>\r```\n/label ~x\u2028a\u2029b\x85c\x0bd\x0ce\r\n") == \
+        "Outage <p> ``` /label ~x a b c d e"
 
 
 def test_note_pass_keeps_the_bots_own_comments():
