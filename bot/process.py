@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from .commands import Command, parse_commands
+from .commands import Command, parse_commands, with_fields
 from .config import Config
 from .events import Actor, Event, IssueEvent, NoteEvent
 from .executor import IssueWriter
@@ -189,6 +189,8 @@ def _error_reply(d: Delivery, message: str, valid: list[str] | None) -> Effects:
 
 
 def run_command(d: Delivery, cmd: Command, actor: str | None) -> Effects:
+    if cmd.over_cap:  # past the note's command cap: say so, run nothing
+        return _error_reply(d, cmd.error, None)
     spec = COMMANDS.get(cmd.verb)
     if d.state is None and d.cfg.labels["postmortem"] in d.issue.labels:
         spec = POSTMORTEM_COMMANDS.get(cmd.verb) or spec  # a postmortem: actions, status
@@ -218,7 +220,9 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
     bot = services.identity(gl)
     if is_bot(event.actor, bot):
         return "ignored: the bot's own note"
-    commands = parse_commands(event.body, cfg.prefix, bot.get("username"))
+    # The fields' YAML is read only once the commenter is known to be allowed (with_fields below).
+    commands = parse_commands(event.body, cfg.prefix, bot.get("username"), fields=False,
+                              max_commands=cfg.max_commands_per_note)
     if not commands:
         return "ignored: no command"
     incident_label = cfg.labels["incident"] in event.issue.labels
@@ -245,6 +249,7 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
         writer.post(Reply("refusal", body), f"note-{event.note_id}-refused", internal=event.internal)
         return "refused: access level"
 
+    commands = [with_fields(c) for c in commands]
     d = Delivery(services, gl, project_id, iid, now, declaring=any(c.verb == "declare" for c in commands))
     if event.actor.username:  # already known to be a member: `cmoc me` needs no second lookup
         d.remember_member(Role(event.actor.username, user_id))
