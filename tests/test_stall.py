@@ -110,3 +110,27 @@ def test_action_item_cap_defaults_to_25(world):
     assert "40 new action items" in world.bot_notes(pm_iid)[-1]["body"]
     calls = world.sb.count_calls(user="incident-bot")
     assert calls["writes"] <= 25 * 3 + 3  # create and two links per item, the note, the line update
+
+
+def test_bodies_gitlab_never_sends_are_400_at_the_door_and_nothing_is_stored(world):
+    import json
+
+    import requests
+    from conftest import FIXTURES
+    from world import SECRET
+
+    iid = world.declare()
+    note = json.loads((FIXTURES / "note_hook_issue.json").read_text())
+    note["object_attributes"]["note"] = "/incident status"
+    note["project_id"] = note["object_attributes"]["project_id"] = world.pid
+    note["issue"]["iid"] = iid
+    text = json.dumps(note)
+    deep = text.replace('"note":', '"x": ' + "[" * 100_000 + "]" * 100_000 + ', "note":', 1)
+    before = world.bot.queue.list()
+    for body in (text.encode("utf-16"), text.encode("utf-32-be"), text.encode("utf-8-sig"), deep.encode()):
+        resp = requests.post(world.bot.webhook_url, data=body, timeout=10,
+                             headers={"X-Gitlab-Event": "Note Hook", "X-Gitlab-Token": SECRET,
+                                      "Content-Type": "application/json"})
+        assert resp.status_code == 400 and resp.json()["error"]
+    world.settle()
+    assert world.bot.queue.list() == before and dead(world) == []
