@@ -20,8 +20,8 @@ import yaml
 
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 
-MAX_FIELD_DEPTH = 8  # a mapping of lists of one-key mappings is 3; sub-lists add one each
-MAX_FIELDS_CHARS = 64 * 1024  # per command; PyYAML reads about 200 KB/s of `key: value` lines
+MAX_FIELD_DEPTH = 8  # mappings and lists; a mapping of lists of one-key mappings is 3
+MAX_FIELDS_CHARS = 16 * 1024  # per command; PyYAML reads `key: value` lines at about 160 KB/s
 DEFAULT_MAX_COMMANDS = 10
 
 
@@ -82,6 +82,10 @@ def has_command(text: str, prefix: str, bot_username: str | None = None) -> bool
     return any(line is not None and pat.match(line.strip()) for line in _runnable_lines(text))
 
 
+_TOO_DEEP = (f"the fields nest more than {MAX_FIELD_DEPTH} levels deep; write them as `key: value` lines "
+             "or `key:` with `- item` lines")
+
+
 class _Refused(yaml.YAMLError):
     def __init__(self, message: str, mark=None):
         super().__init__(message)
@@ -97,14 +101,22 @@ class FieldLoader(yaml.BaseLoader):
         super().__init__(stream)
         self._depth = 0
 
+    def fetch_flow_collection_start(self, TokenClass):
+        # The scanner looks up to 1,024 characters ahead per open `[`/`{` (a possible simple key), so
+        # 1,000 of them cost 85 ms before the composer sees the first; stop at the limit instead.
+        if self.flow_level >= MAX_FIELD_DEPTH:
+            raise _Refused(_TOO_DEEP, self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
     def compose_node(self, parent, index):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or event.anchor is not None:
             raise _Refused("the fields use a YAML anchor or alias (`&name`, `*name`), which I do not "
                            "read; write each value out", event.start_mark)
+        if not isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            return super().compose_node(parent, index)
         if self._depth >= MAX_FIELD_DEPTH:
-            raise _Refused(f"the fields nest more than {MAX_FIELD_DEPTH} levels deep; write them as "
-                           "`key: value` lines or `key:` with `- item` lines", event.start_mark)
+            raise _Refused(_TOO_DEEP, event.start_mark)
         self._depth += 1
         try:
             return super().compose_node(parent, index)

@@ -54,9 +54,19 @@ def test_bare_prefix_means_help():
 def test_deeply_nested_fields_are_an_error_reply_not_an_exception():
     # 1,000 levels raised RecursionError, which the queue retried while it held the incident's lane.
     for nested in ("x: " + "[" * 1000 + "]" * 1000, "x: " + "{a: " * 1000 + "b" + "}" * 1000,
-                   "x:\n" + "".join(" " * i + f"k{i}:\n" for i in range(1, 300)) + " " * 300 + "v"):
+                   "x:\n" + "".join(" " * i + f"k{i}:\n" for i in range(1, 150)) + " " * 150 + "v"):
         (cmd,) = parse_commands("/incident update\n" + nested)
         assert cmd.fields == {} and "nest more than 8 levels" in cmd.error
+
+
+def test_eight_levels_read_nine_do_not():
+    (cmd,) = parse_commands("/incident update\nx: " + "[" * 7 + "a" + "]" * 7)
+    assert cmd.error is None and cmd.fields["x"] == [[[[[[["a"]]]]]]]
+    (cmd,) = parse_commands("/incident update\nx:\n  - [[[[[[a]]]]]]")
+    assert cmd.error is None
+    for text in ("x: " + "[" * 8 + "a" + "]" * 8, "x: " + "{a: " * 8 + "b" + "}" * 8, "x:\n  - [[[[[[[a]]]]]]]"):
+        (cmd,) = parse_commands("/incident update\n" + text)
+        assert "nest more than 8 levels" in cmd.error, text
 
 
 def test_nesting_a_person_writes_still_reads():
