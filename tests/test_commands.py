@@ -127,3 +127,25 @@ def test_commands_past_the_cap_are_answered_once_not_run():
     assert not any(c.over_cap for c in parse_commands(text, max_commands=14))
     (first, over) = parse_commands("/incident update\nsummary: x\n/incident resolve\nsummary: [bad", max_commands=1)
     assert first.fields == {"summary": "x"} and over.over_cap and "`/incident resolve` did not run" in over.error
+
+
+def test_generated_field_text_gives_fields_or_errors():
+    # Seeded, so a failure reproduces; validate_fields may only raise FieldError on what parses.
+    import random
+
+    from bot.fields import VERB_FIELDS, FieldError, validate_fields
+
+    tokens = ["[", "]", "{", "}", ":", " ", "\n", "- ", "&a ", "*a", "!!str ", "'", '"', "\\", "#", "|", ">", "?",
+              ",", "tickets", "next", "summary", "progress", "9" * 50, "1h", "14:30", "\t", "\r", "\u2028", "%",
+              "@", "`", "---", "...", "x", "é", "\x00", "\ufeff", "\ud800", "<<: ", "~", "null"]
+    rng = random.Random(12)
+    for _ in range(3000):
+        verb = rng.choice(sorted(VERB_FIELDS))
+        text = "".join(rng.choice(tokens) for _ in range(rng.randint(1, 40)))
+        for cmd in parse_commands(f"/incident {verb}\n" + text):
+            assert isinstance(cmd.fields, dict)
+            if cmd.error is None:
+                try:
+                    validate_fields(cmd.verb, cmd.fields)
+                except FieldError:
+                    pass
