@@ -19,6 +19,10 @@ DEFAULTS: dict[str, Any] = {
     # GitLab access levels: 10 guest, 15 planner, 20 reporter, 30 developer, 40 maintainer, 50 owner.
     "min_access_level": 30,
     "max_body_bytes": 1024 * 1024,
+    # Fan-out caps: what one comment or one edit may make the bot do. Past them the bot says so; the
+    # rest is not lost (post the commands again; items are picked up by the next edit or `actions`).
+    "max_commands_per_note": 10,
+    "max_action_items_per_edit": 25,  # new follow-up issues per postmortem edit or `/incident actions`
     "gitlab_timeout_seconds": 10,  # per API call; a timeout is retried by the queue
     "templates_dir": None,
     "projects": [],
@@ -137,6 +141,14 @@ class Config:
         return int(self.data["max_body_bytes"])
 
     @property
+    def max_commands_per_note(self) -> int:
+        return int(self.data["max_commands_per_note"])
+
+    @property
+    def max_action_items_per_edit(self) -> int:
+        return int(self.data["max_action_items_per_edit"])
+
+    @property
     def labels(self) -> dict[str, Any]:
         return self.data["labels"]
 
@@ -190,6 +202,9 @@ class Config:
             raise ConfigError("default_severity: expected 1, 2 or 3")
         if not isinstance(d["min_access_level"], int):
             raise ConfigError("min_access_level: expected an access level number such as 30")
+        for cap in ("max_commands_per_note", "max_action_items_per_edit"):
+            if isinstance(d[cap], bool) or not isinstance(d[cap], int) or d[cap] < 1:
+                raise ConfigError(f"{cap}: expected a whole number of 1 or more")
         if not str(d["command_prefix"]).strip():
             raise ConfigError("command_prefix must not be empty")
         if not isinstance(d["regions"], dict) or not d["regions"]:

@@ -4,10 +4,16 @@ Real deliveries differ across GitLab versions (see tests/fixtures/README.md): ob
 "issue" or "work_item", keys go missing in older payloads, timestamps come in three shapes, and
 `changes` can be absent, empty, or list fields that did not change. We read defensively and raise
 BadDelivery (a 400) only when something the bot needs is missing or of the wrong type.
+
+The body must be what GitLab sends: JSON in UTF-8 without a byte order mark (RFC 8259), nesting at most
+MAX_JSON_DEPTH levels. Anything else is a BadDelivery here, at the door: json.loads alone would guess
+UTF-16/32 and skip a BOM (then the stored copy, read as UTF-8, failed in the worker until the delivery
+went dead) and raise RecursionError on deep nesting (a 500 at the door, or later in a worker thread).
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +23,7 @@ from .timeutil import parse_time
 
 ISSUE_EVENTS = {"Issue Hook", "Confidential Issue Hook"}
 NOTE_EVENTS = {"Note Hook", "Confidential Note Hook"}
+MAX_JSON_DEPTH = 64  # GitLab's payloads nest about 5 levels
 
 
 class BadDelivery(ValueError):
@@ -255,17 +262,55 @@ def parse_note_event(event: str, payload: dict) -> NoteEvent | Ignored:
     )
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _nests_deeper(value: Any, limit: int) -> bool:
+    """Whether containers nest more than `limit` levels (the top object is level 1); no recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
+def _json_text(body: bytes | str) -> str:
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        body = bytes(body)
+        if body.startswith(codecs.BOM_UTF8):
+            raise BadDelivery("the body is not JSON: it starts with a byte order mark (send UTF-8 without one)")
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadDelivery(f"the body is not JSON in UTF-8: {exc.reason} at byte {exc.start}") from None
+    if body.startswith("\ufeff"):
+        raise BadDelivery("the body is not JSON: it starts with a byte order mark (send UTF-8 without one)")
+    if "\x00" in body:  # raw NULs are never JSON; UTF-16/32 without a BOM decodes to them
+        raise BadDelivery("the body is not JSON in UTF-8: it holds NUL bytes (UTF-16 or UTF-32?)")
+    return body
+
+
 def parse_delivery(headers: dict[str, str], body: bytes | str) -> Event:
     """Headers (case-insensitive mapping) and the raw body -> an event. Raises BadDelivery."""
     event = headers.get("X-Gitlab-Event") or headers.get("x-gitlab-event")
     if not event:
         raise BadDelivery("the X-Gitlab-Event header is missing")
+    text = _json_text(body)
+    too_deep = f"the body nests more than {MAX_JSON_DEPTH} levels deep"
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        payload = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise BadDelivery(too_deep) from None
+    except ValueError as exc:
         raise BadDelivery(f"the body is not JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise BadDelivery("the body must be a JSON object")
+    if _nests_deeper(payload, MAX_JSON_DEPTH):
+        raise BadDelivery(too_deep)
 
     kind = payload.get("object_kind")
     if event in ISSUE_EVENTS:

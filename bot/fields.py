@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 KINDS = ("text", "list", "int", "choice", "next", "region")
+MAX_INT = 10**9  # ticket counts and head counts; int() of a longer digit string can raise
 REGIONS = ("AMER", "EMEA", "APAC")
 
 
@@ -308,9 +309,13 @@ def _coerce(verb: str, field: Field, value: Any) -> Any:
             text = str(value).strip().replace(",", "").replace("_", "")
             if not re.fullmatch(r"\+?\d+", text):
                 raise FieldError(f"`{name}` must be a whole number, not `{str(value).strip()}`")
+            if len(text.lstrip("+0")) > len(str(MAX_INT)):
+                raise FieldError(f"`{name}` must be a whole number of at most {MAX_INT:,}")
             number = int(text)
         if number < 0:
             raise FieldError(f"`{name}` must be a whole number of zero or more, not `{number}`")
+        if number > MAX_INT:
+            raise FieldError(f"`{name}` must be a whole number of at most {MAX_INT:,}")
         return number
 
     if field.kind == "next":

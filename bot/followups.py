@@ -156,6 +156,9 @@ def sync_actions(d: "Delivery", key: str, *, reply: bool = False) -> None:
         return
     pm, gl = d.issue, d.gl
     items = [i for i in parse_actions(pm.description) if i.issue_iid is None and not i.done]
+    # Each item costs about five API calls: cap the fan-out of one edit; the rest wait for the next run.
+    cap = d.cfg.max_action_items_per_edit
+    new, waiting, items = len(items), items[cap:], items[:cap]
     opened: dict[str, int] = {}
     problems: list[dict] = []
     if items:
@@ -182,6 +185,12 @@ def sync_actions(d: "Delivery", key: str, *, reply: bool = False) -> None:
             body = d.render("postmortem_owners.md.j2", owners=[p for p in problems if p["owner"]],
                             dates=[p for p in problems if p["due"]])
             d.writer.post(Reply("action-problems", body), f"actions-{digest}", internal=d.internal)
+        if waiting and not reply:
+            # One note per set of waiting items, so a retry finds it; `actions` says it in its reply.
+            digest = hashlib.sha1(" ".join(i.key for i in waiting).encode()).hexdigest()[:12]
+            body = d.render("postmortem_actions_capped.md.j2", new=new, cap=cap, waiting=len(waiting),
+                            prefix=d.cfg.prefix)
+            d.writer.post(Reply("actions-capped", body), f"actions-capped-{digest}", internal=d.internal)
         # Re-read just before writing, so a person's edit made meanwhile is kept.
         fresh = gl.get_issue(pm.project_id, pm.iid)
         text = link_items(fresh.description, opened)
@@ -190,7 +199,8 @@ def sync_actions(d: "Delivery", key: str, *, reply: bool = False) -> None:
     if reply:
         status = action_status(parse_actions(d.writer.issue.description), d.now.date())
         body = d.render("postmortem_actions.md.j2", opened=sorted(set(opened.values())),
-                        total=sum(len(v) for v in status.values()))
+                        total=sum(len(v) for v in status.values()), waiting=len(waiting), cap=cap,
+                        prefix=d.cfg.prefix)
         d.writer.post(Reply("actions", body), key, internal=d.internal)
 
 

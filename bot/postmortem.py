@@ -10,6 +10,10 @@ Owner and due date are optional. Once the bot has opened a follow-up issue for a
 `` → #<iid>`` to that line, and only to that line; every other byte of the description is kept. A line
 is found again by its *key*: a hash of its text (the owner, the due date and the link left out), with
 `-2`, `-3`... for repeats of the same text, so it survives edits elsewhere in the description.
+
+Everything here reads text a person wrote, so it runs in linear time: no regex has two quantifiers that
+can match the same run (a heading's trailing spaces, the spaces around a link's arrow); those parts are
+read with str methods instead (benchmarks/linear_time.py). Numbers are bounded, so `int()` never raises.
 """
 
 from __future__ import annotations
@@ -26,19 +30,22 @@ from .timeutil import format_duration, human, parse_time
 
 SECTION_TITLE = "follow-up actions"
 
-_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+# An ATX heading's opening: 1-6 #s after up to 3 spaces, then a space, a tab or the end (CommonMark).
+_HEADING = re.compile(r" {0,3}(#{1,6})(?=[ \t]|$)")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 # "- [ ] text", "* [x] text", "1. [ ] text"; group 2 is the box's character.
 _ITEM = re.compile(r"^(\s*(?:[-*+]|\d+[.)])\s+\[)([ xX])(\]\s?)(.*)$")
-_LINK = re.compile(r"\s*(?:→|->)\s*#(\d+)\s*$")
+_ARROWS = ("→", "->")
+_MAX_IID_DIGITS = 12
 _OWNER = re.compile(r"(?<![\w@])@([A-Za-z0-9_][A-Za-z0-9_.\-]*)(?<![.\-])")
 _DUE = re.compile(r"(?<!\S)due:\s?(\S+)", re.IGNORECASE)
 _LINE_END = re.compile(r"(\r\n|\n|\r)$")
 
 PM_MARKER = "<!-- incident-bot:postmortem-of project={project} iid={iid} -->"
 ACTION_MARKER = "<!-- incident-bot:action-of project={project} postmortem={postmortem} key={key} -->"
-_PM_MARKER = re.compile(r"<!-- incident-bot:postmortem-of project=(\d+) iid=(\d+) -->")
-_ACTION_MARKER = re.compile(r"<!-- incident-bot:action-of project=(\d+) postmortem=(\d+) key=([\w\-]+) -->")
+_PM_MARKER = re.compile(r"<!-- incident-bot:postmortem-of project=(\d{1,18}) iid=(\d{1,18}) -->")
+_ACTION_MARKER = re.compile(r"<!-- incident-bot:action-of project=(\d{1,18}) postmortem=(\d{1,18}) "
+                            r"key=([\w\-]{1,64}) -->")
 
 
 # -- markers -------------------------------------------------------------------------------------
@@ -149,6 +156,19 @@ def _content(line: str) -> tuple[str, str]:
     return (line[: m.start()], m.group(1)) if m else (line, "")
 
 
+def _heading(content: str) -> tuple[int, str] | None:
+    """(level, title) of an ATX heading line, else None. The closing #s go only when a space precedes
+    them, as in CommonMark ("# C#" is titled "C#")."""
+    m = _HEADING.match(content)
+    if not m:
+        return None
+    title = content[m.end():].strip(" \t")
+    unclosed = title.rstrip("#")
+    if not unclosed or unclosed[-1] in " \t":
+        title = unclosed.rstrip(" \t")
+    return len(m.group(1)), title
+
+
 def _section_lines(lines: list[str]) -> Iterable[int]:
     """Indexes of the lines inside the Follow-up Actions section, outside code fences and comments."""
     inside, level, fence, comment = False, 0, None, False
@@ -166,12 +186,12 @@ def _section_lines(lines: list[str]) -> Iterable[int]:
         if f:
             fence = f.group(1)
             continue
-        h = _HEADING.match(content)
+        h = _heading(content)
         if h:
-            if inside and len(h.group(1)) <= level:
+            if inside and h[0] <= level:
                 inside = False
-            if not inside and h.group(2).strip().lower().rstrip(":") == SECTION_TITLE:
-                inside, level = True, len(h.group(1))
+            if not inside and h[1].strip().lower().rstrip(":") == SECTION_TITLE:
+                inside, level = True, h[0]
             continue
         stripped = content.strip()
         if stripped.startswith("<!--"):
@@ -193,13 +213,25 @@ def _valid_date(text: str) -> bool:
         return False
 
 
+def _split_link(body: str) -> tuple[str, int | None]:
+    """"text → #12" -> ("text", 12): the link the bot appended, read from the end with str methods."""
+    head = body.rstrip()
+    number = head[len(head.rstrip("0123456789")):]
+    if not number or len(number) > _MAX_IID_DIGITS:
+        return body, None
+    rest = head[: -len(number)]
+    if not rest.endswith("#"):
+        return body, None
+    rest = rest[:-1].rstrip()
+    for arrow in _ARROWS:
+        if rest.endswith(arrow):
+            return rest[: -len(arrow)].rstrip(), int(number)
+    return body, None
+
+
 def parse_item(body: str) -> tuple[str, str | None, str | None, int | None]:
     """An item's text after the box -> (text, owner, due, linked iid)."""
-    issue_iid = None
-    link = _LINK.search(body)
-    if link:
-        issue_iid = int(link.group(1))
-        body = body[: link.start()]
+    body, issue_iid = _split_link(body)
     due = None
     d = list(_DUE.finditer(body))
     if d:
@@ -310,7 +342,10 @@ def followup_overdue(due_date: str | None, today: date) -> bool:
 def reminded_on(description: str | None) -> date | None:
     """The last day a follow-up issue was reminded (kept in its description, so the check reads nothing else)."""
     m = _REMINDED.search(description or "")
-    return date.fromisoformat(m.group(1)) if m else None
+    try:
+        return date.fromisoformat(m.group(1)) if m else None
+    except ValueError:  # anyone who can edit the follow-up can write 2026-99-99 there
+        return None
 
 
 def mark_reminded(description: str | None, today: date) -> str:

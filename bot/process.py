@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Callable
 
 from .access import AccessCache, actor_level, find_member, level_name
-from .commands import Command, parse_commands
+from .commands import Command, parse_commands, with_fields
 from .config import Config
 from .events import Actor, Event, IssueEvent, NoteEvent
 from .executor import IssueWriter
@@ -232,6 +232,8 @@ def _error_reply(d: Delivery, message: str, valid: list[str] | None) -> Effects:
 
 
 def run_command(d: Delivery, cmd: Command, actor: str | None) -> Effects:
+    if cmd.over_cap:  # past the note's command cap: say so, run nothing
+        return _error_reply(d, cmd.error, None)
     spec = COMMANDS.get(cmd.verb)
     if d.state is None and d.cfg.labels["postmortem"] in d.issue.labels:
         spec = POSTMORTEM_COMMANDS.get(cmd.verb) or spec  # a postmortem: actions, status
@@ -271,11 +273,13 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
     bot = services.identity(gl)
     if is_bot(event.actor, bot):
         return "ignored: the bot's own note"
-    # The payload only decides what is cheap to ignore; what runs is the note GitLab stores.
-    if not parse_commands(event.body, cfg.prefix, bot.get("username")):
+    # The payload only decides what is cheap to ignore; what runs is the note GitLab stores. The fields'
+    # YAML is read only once the commenter is known to be allowed (with_fields below).
+    claimed = parse_commands(event.body, cfg.prefix, bot.get("username"), fields=False,
+                             max_commands=cfg.max_commands_per_note)
+    if not claimed:
         return "ignored: no command"
     ref = event.issue
-    claimed = parse_commands(event.body, cfg.prefix, bot.get("username"))
     if not _may_run(claimed, ref.labels, cfg):
         return "ignored: not an incident"
 
@@ -293,7 +297,8 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
     author = Actor(note.author_id, note.author)
     if note.system or is_bot(author, bot):
         return "ignored: a system note or the bot's own note"
-    commands = parse_commands(note.body, cfg.prefix, bot.get("username"))
+    commands = parse_commands(note.body, cfg.prefix, bot.get("username"), fields=False,
+                              max_commands=cfg.max_commands_per_note)
     if not commands:
         return "ignored: no command"
     if not _may_run(commands, issue.labels, cfg):
@@ -309,6 +314,7 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
         writer.post(Reply("refusal", body), f"note-{note.id}-refused", internal=note.internal)
         return "refused: access level"
 
+    commands = [with_fields(c) for c in commands]
     d = Delivery(services, gl, ref.project_id, ref.iid, now, declaring=any(c.verb == "declare" for c in commands),
                  issue=issue, retry=retry)
     d.internal = note.internal  # the one source of "internal": the note as GitLab stores it

@@ -1,4 +1,8 @@
-"""Time parsing and formatting. Every time the bot handles is an aware UTC datetime."""
+"""Time parsing and formatting. Every time the bot handles is an aware UTC datetime.
+
+`parse_next` reads what a person wrote (`next:` fields): linear time (no two quantifiers of a regex can
+match the same run; the text is stripped first) and None, never an exception, for any text.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,10 @@ from datetime import datetime, timedelta, timezone
 UTC = timezone.utc
 
 _GITLAB_UTC = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(?::\d{2})?) ?UTC$")
-_DURATION = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$", re.IGNORECASE)
+# Matched against stripped text; possessive spaces, so "1h" + spaces + "x" fails in one pass.
+_DURATION = re.compile(r"(?:(\d{1,6})\s*+h)?\s*+(?:(\d{1,6})\s*+m(?:in)?)?", re.IGNORECASE)
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?:\s*+UTC)?", re.IGNORECASE)
+_MAX_TIMESTAMP_CHARS = 40  # "2026-12-01T12:00:00.000000+00:00" is 32
 
 
 def utcnow() -> datetime:
@@ -51,7 +58,7 @@ def human(dt: datetime | None) -> str | None:
 
 def parse_duration(text: str) -> timedelta | None:
     """'45m', '1h', '1h30m', '90 min' -> timedelta; None when it is not a duration."""
-    m = _DURATION.match(str(text))
+    m = _DURATION.fullmatch(str(text).strip())
     if not m or not (m.group(1) or m.group(2)):
         return None
     return timedelta(hours=int(m.group(1) or 0), minutes=int(m.group(2) or 0))
@@ -62,14 +69,19 @@ def parse_next(text: str, now: datetime) -> datetime | None:
     text = str(text).strip()
     delta = parse_duration(text)
     if delta is not None:
-        return now + delta
-    clock = re.match(r"^(\d{1,2}):(\d{2})(?:\s*UTC)?$", text, re.IGNORECASE)
+        try:
+            return now + delta
+        except OverflowError:  # 999999h from a time near the end of the calendar
+            return None
+    clock = _CLOCK.fullmatch(text)
     if clock:
         h, mi = int(clock.group(1)), int(clock.group(2))
         if h > 23 or mi > 59:
             return None
         at = now.replace(hour=h, minute=mi, second=0, microsecond=0)
         return at if at > now else at + timedelta(days=1)
+    if len(text) > _MAX_TIMESTAMP_CHARS:  # fromisoformat reads "1111...1" (any length) as a time
+        return None
     try:
         return parse_time(text)
     except ValueError:

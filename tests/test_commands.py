@@ -1,4 +1,4 @@
-from bot.commands import has_command, parse_commands
+from bot.commands import has_command, parse_commands, with_fields
 
 
 def test_single_command_with_args():
@@ -48,3 +48,110 @@ def test_malformed_yaml_is_reported_not_raised():
 def test_bare_prefix_means_help():
     (cmd,) = parse_commands("/incident")
     assert cmd.verb == "help"
+
+
+# -- no input stalls the parser (issue 12, item 5) ---------------------------------------------------
+def test_deeply_nested_fields_are_an_error_reply_not_an_exception():
+    # 1,000 levels raised RecursionError, which the queue retried while it held the incident's lane.
+    for nested in ("x: " + "[" * 1000 + "]" * 1000, "x: " + "{a: " * 1000 + "b" + "}" * 1000,
+                   "x:\n" + "".join(" " * i + f"k{i}:\n" for i in range(1, 150)) + " " * 150 + "v"):
+        (cmd,) = parse_commands("/incident update\n" + nested)
+        assert cmd.fields == {} and "nest more than 8 levels" in cmd.error
+
+
+def test_eight_levels_read_nine_do_not():
+    (cmd,) = parse_commands("/incident update\nx: " + "[" * 7 + "a" + "]" * 7)
+    assert cmd.error is None and cmd.fields["x"] == [[[[[[["a"]]]]]]]
+    (cmd,) = parse_commands("/incident update\nx:\n  - [[[[[[a]]]]]]")
+    assert cmd.error is None
+    for text in ("x: " + "[" * 8 + "a" + "]" * 8, "x: " + "{a: " * 8 + "b" + "}" * 8, "x:\n  - [[[[[[[a]]]]]]]"):
+        (cmd,) = parse_commands("/incident update\n" + text)
+        assert "nest more than 8 levels" in cmd.error, text
+
+
+def test_nesting_a_person_writes_still_reads():
+    text = ("/incident update\nprogress:\n  - Team leads: check the queue\n  - rolled back:\n"
+            "      - eu-west\n      - us-east\nnext_steps: [[a, b], c]\n")
+    (cmd,) = parse_commands(text)
+    assert cmd.error is None
+    assert cmd.fields["progress"] == [{"Team leads": "check the queue"}, {"rolled back": ["eu-west", "us-east"]}]
+    assert cmd.fields["next_steps"] == [["a", "b"], "c"]
+
+
+def test_yaml_aliases_and_anchors_are_refused():
+    # Nine levels of nine aliases made a 327-byte note into 27 MB of text.
+    laughs = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+    for fields in (laughs, "summary: &s x\npatterns: *s", "summary: &s x", "summary: x\npatterns: *nowhere",
+                   "progress:\n  - &a one\n  - two"):
+        (cmd,) = parse_commands("/incident update\n" + fields)
+        assert cmd.fields == {} and "anchor or alias" in cmd.error, fields
+    # An ampersand or asterisk inside a value is text, not YAML syntax.
+    (cmd,) = parse_commands("/incident update\nsummary: R&D *and* ops &co\npatterns: \"*a\"\n")
+    assert cmd.fields == {"summary": "R&D *and* ops &co", "patterns": "*a"}
+
+
+def test_fields_over_the_size_limit_are_an_error():
+    (cmd,) = parse_commands("/incident update\n" + "summary: x\n" + "progress:\n" + "  - step\n" * 10000)
+    assert cmd.fields == {} and "too long" in cmd.error
+
+
+def test_fields_can_be_left_unread_until_the_access_check():
+    text = "/incident update\nsummary: [unclosed\n/incident status"
+    update, status = parse_commands(text, fields=False)
+    assert update.fields == {} and update.error is None and update.field_lines == ("summary: [unclosed",)
+    assert with_fields(update).error and "YAML" in with_fields(update).error
+    assert with_fields(status) == status
+    assert [with_fields(c) for c in parse_commands(text, fields=False)] == parse_commands(text)
+
+
+def test_any_text_gives_commands_or_errors_never_an_exception():
+    nasty = ["[" * 5000, "{" * 5000, "- " * 5000, "? " * 3000, "a: " * 3000, "!!python/object:os.system x",
+             "!!binary AAAA", "%YAML 1.1\n---\na: b", "a: b\n---\nc: d", "\t\tx: y", "x: \"\\ud800\"",
+             "x: |\n" + " " * 5000 + "y", "\x00\x01", "x: " + "'" * 4001, "&a", "*a", "<<: *a"]
+    for fields in nasty:
+        (cmd,) = parse_commands("/incident update\n" + fields)
+        assert isinstance(cmd.fields, dict) and (cmd.error is None or cmd.error)
+
+
+# -- the cap on commands per comment ---------------------------------------------------------------
+def test_commands_past_the_cap_are_answered_once_not_run():
+    text = "\n".join(f"/incident status {i}" for i in range(14))
+    cmds = parse_commands(text, max_commands=10)
+    assert [c.args for c in cmds[:10]] == [(str(i),) for i in range(10)]
+    assert [c.index for c in cmds] == list(range(11))
+    over = cmds[10]
+    assert over.over_cap and over.index == 10 and over.fields == {}
+    assert "at most 10 commands" in over.error and "`/incident status 10` and the 3 after it did not run" in over.error
+    assert len(parse_commands(text, max_commands=None)) == 14
+    assert not any(c.over_cap for c in parse_commands(text, max_commands=14))
+    (first, over) = parse_commands("/incident update\nsummary: x\n/incident resolve\nsummary: [bad", max_commands=1)
+    assert first.fields == {"summary": "x"} and over.over_cap and "`/incident resolve` did not run" in over.error
+
+
+def test_generated_field_text_gives_fields_or_errors():
+    # Seeded, so a failure reproduces; validate_fields may only raise FieldError on what parses.
+    import random
+
+    from bot.fields import VERB_FIELDS, FieldError, validate_fields
+
+    tokens = ["[", "]", "{", "}", ":", " ", "\n", "- ", "&a ", "*a", "!!str ", "'", '"', "\\", "#", "|", ">", "?",
+              ",", "tickets", "next", "summary", "progress", "9" * 50, "1h", "14:30", "\t", "\r", "\u2028", "%",
+              "@", "`", "---", "...", "x", "é", "\x00", "\ufeff", "\ud800", "<<: ", "~", "null"]
+    rng = random.Random(12)
+    for _ in range(3000):
+        verb = rng.choice(sorted(VERB_FIELDS))
+        text = "".join(rng.choice(tokens) for _ in range(rng.randint(1, 40)))
+        for cmd in parse_commands(f"/incident {verb}\n" + text):
+            assert isinstance(cmd.fields, dict)
+            if cmd.error is None:
+                try:
+                    validate_fields(cmd.verb, cmd.fields)
+                except FieldError:
+                    pass
+
+
+def test_a_command_copied_from_the_help_runs():
+    # The help's examples start with a zero-width space, so GitLab runs none of them as a quick action.
+    [cmd] = parse_commands("\u200b/incident update\nsummary: copied")
+    assert cmd.verb == "update" and cmd.fields == {"summary": "copied"}

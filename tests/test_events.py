@@ -144,3 +144,50 @@ def test_note_without_issue_object_is_400(note_payload):
     del note_payload["issue"]
     with pytest.raises(BadDelivery, match="issue"):
         parse("Note Hook", note_payload)
+
+
+# -- bodies that parsed at the door and were lost in the worker, or answered 500 (issue 12, item 5) --------
+NOTE_JSON = (FIXTURES / "note_hook_issue.json").read_text()
+
+
+@pytest.mark.parametrize("body", [
+    NOTE_JSON.encode("utf-16"), NOTE_JSON.encode("utf-16-le"), NOTE_JSON.encode("utf-16-be"),
+    NOTE_JSON.encode("utf-32"), NOTE_JSON.encode("utf-32-le"), NOTE_JSON.encode("utf-32-be"),
+    NOTE_JSON.encode("utf-8-sig"), NOTE_JSON.encode("latin-1") + "é".encode("latin-1"),
+])
+def test_only_utf8_without_bom_is_json(body):
+    # json.loads(bytes) guesses UTF-16/32 and skips a BOM; the stored copy was read as UTF-8, so the
+    # worker failed on it after the 202 until the delivery went dead.
+    with pytest.raises(BadDelivery, match="UTF-8"):
+        parse_delivery({"X-Gitlab-Event": "Note Hook"}, body)
+
+
+def test_str_body_with_bom_is_refused_and_utf8_text_is_read():
+    with pytest.raises(BadDelivery, match="byte order mark"):
+        parse_delivery({"X-Gitlab-Event": "Note Hook"}, "\ufeff" + NOTE_JSON)
+    payload = json.loads(NOTE_JSON)
+    payload["object_attributes"]["note"] = "Ça marche — 手順書 🙂"
+    event = parse_delivery({"X-Gitlab-Event": "Note Hook"}, json.dumps(payload, ensure_ascii=False).encode())
+    assert event.body == "Ça marche — 手順書 🙂"
+
+
+@pytest.mark.parametrize("depth", [65, 1000, 100_000])
+def test_deeply_nested_json_is_400(depth):
+    # 100,000 levels raised RecursionError in json.loads (a 500); 1,000 too; 65 parsed, and a depth
+    # that parses at the door can still raise in a worker thread, whose stack is deeper.
+    body = NOTE_JSON.replace('"id": 1241', '"x": ' + "[" * (depth - 1) + "]" * (depth - 1) + ', "id": 1241', 1)
+    with pytest.raises(BadDelivery, match="nests more than 64 levels"):
+        parse_delivery({"X-Gitlab-Event": "Note Hook"}, body.encode())
+
+
+def test_nesting_of_real_payloads_is_read(note_payload):
+    note_payload["extra"] = json.loads("[" * 63 + "]" * 63)
+    assert isinstance(parse("Note Hook", note_payload), NoteEvent)
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_constants_are_400(constant):
+    body = NOTE_JSON.replace('"id": 1241', f'"id": 1241, "x": {constant}', 1)
+    assert body != NOTE_JSON
+    with pytest.raises(BadDelivery, match="not JSON"):
+        parse_delivery({"X-Gitlab-Event": "Note Hook"}, body.encode())

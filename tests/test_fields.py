@@ -233,3 +233,26 @@ def test_postmortem_schema():
 
 def test_non_latin_values_are_kept():
     assert validate_fields("update", {"summary": "パイプラインが遅延"})["summary"] == "パイプラインが遅延"
+
+
+# -- values of any size give a value or a FieldError, never another exception (issue 12, item 5) ------
+def test_huge_numbers_are_a_field_error():
+    for value in ("9" * 5000, "1" * 11, 10**12, "1,000,000,000,000"):
+        with pytest.raises(FieldError, match="at most 1,000,000,000"):
+            validate_fields("update", {"tickets": value})
+    assert validate_fields("update", {"tickets": "1,000,000,000"})["tickets"] == 10**9
+
+
+@pytest.mark.parametrize("value", ["9" * 30 + "h", "9" * 5000 + "m", "1h" + " " * 100_000 + "x"])
+def test_huge_next_is_a_field_error(value):
+    with pytest.raises(FieldError, match="must be a duration"):
+        validate_fields("update", {"next": value})
+
+
+def test_long_names_and_values_are_read():
+    assert validate_fields("update", {"next" + " -_" * 100_000 + "STEPS": "x"})["next_steps"] == ["x"]
+    with pytest.raises(FieldError, match="unknown field"):
+        validate_fields("update", {"next" + " -_" * 100_000 + "x": "x"})
+    with pytest.raises(FieldError, match="cannot be"):
+        validate_fields("exec", {"customer_impact": "high" + " " * 100_000 + "x"})
+    assert validate_fields("exec", {"customer_impact": " HIGH "})["customer_impact"] == "High"

@@ -18,6 +18,7 @@ from bot.postmortem import (
     postmortem_assignee,
     postmortem_marker,
     postmortem_of,
+    reminded_on,
     split_lines,
     support_summary,
     tick_item,
@@ -191,3 +192,46 @@ def test_overdue_and_status():
     key = overdue_reminder_key(9, items[1], today)
     assert key == f"action-overdue-9-{items[1].key}-2026-12-02"
     assert key != overdue_reminder_key(9, items[1], today + timedelta(days=1))
+
+
+# -- person text of any shape is read in linear time, and never raises (issue 12, item 5) ----------------
+# Sizes at which the old regexes took hours; the suite's 120 s timeout failed them before the change.
+def test_long_runs_of_spaces_in_headings():
+    # "# a" + 2,400 spaces + "b" took the heading regex 11 s (cubic); 20,000 would take hours.
+    assert parse_actions("# a" + " " * 20000 + "b\n- [ ] x\n") == []
+    doc = "### Follow-up Actions" + " " * 20000 + "#" * 3 + "\n- [ ] Kept @bob\n## Next" + " " * 20000 + "\n- [ ] no\n"
+    assert texts(parse_actions(doc)) == ["Kept"]
+    assert parse_actions("#" + " " * 20000 + "#\n- [ ] x\n") == []
+
+
+def test_heading_rules_follow_commonmark():
+    assert texts(parse_actions("### Follow-up Actions ###\n- [ ] A\n")) == ["A"]
+    assert texts(parse_actions("   ### Follow-up Actions:\t\n- [ ] A\n")) == ["A"]
+    assert parse_actions("###Follow-up Actions\n- [ ] A\n") == []  # no space after the #s: not a heading
+    assert parse_actions("    ### Follow-up Actions\n- [ ] A\n") == []  # indented 4: code
+    assert parse_actions("####### Follow-up Actions\n- [ ] A\n") == []  # 7 #s: not a heading
+    # "#" alone, or a closing sequence after a space, is an empty heading that ends the section.
+    assert texts(parse_actions("## Follow-up Actions\n- [ ] A\n##\n- [ ] B\n")) == ["A"]
+    assert texts(parse_actions("## Follow-up Actions\n- [ ] A\n## ##\n- [ ] B\n")) == ["A"]
+    # "C#" keeps its # (no space before it), so this is not the section's title.
+    assert parse_actions("## Follow-up Actions#\n- [ ] A\n") == []
+
+
+def test_long_runs_in_item_lines():
+    n = 200_000
+    # The link regex was quadratic: a run of 200,000 spaces after an arrow took minutes.
+    assert parse_item("x →" + " " * n + "y") == ("x → y", None, None, None)
+    assert parse_item("x" + " " * n + "→ #12" + " " * n) == ("x", None, None, 12)
+    assert parse_item("x ->" + " " * n + "#3") == ("x", None, None, 3)
+    assert parse_item("x →#" + "1" * n) == ("x →#" + "1" * n, None, None, None)  # no such issue: text
+    assert parse_item("a @" + "b" * n + "." * n) == ("a", "b" * n, None, None)
+    assert parse_item("a " + "due: " * n + "x")[2] == "due:"  # pairs: "due: due:" is a due date of "due:"
+    assert texts(parse_actions("### Follow-up Actions\n- " + " " * n + "[ ] x\n" + "1" * n + ". [ ] y\n")) == ["x", "y"]
+
+
+def test_markers_with_huge_numbers_are_ignored_not_raised():
+    huge = "9" * 5000
+    assert postmortem_of(f"<!-- incident-bot:postmortem-of project={huge} iid=1 -->") is None
+    assert action_of(f"<!-- incident-bot:action-of project=1 postmortem={huge} key=abc -->") is None
+    assert reminded_on("<!-- incident-bot:action-reminded 2026-99-99 -->") is None
+    assert reminded_on("<!-- incident-bot:action-reminded 2026-12-01 -->") == date(2026, 12, 1)

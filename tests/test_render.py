@@ -542,4 +542,5 @@ def test_every_template_file_is_exercised():
     # The postmortem's own texts, exercised in tests/test_postmortem_flow.py.
     expected |= {"postmortem_opened.md.j2", "postmortem_action.md.j2", "postmortem_actions.md.j2",
                  "postmortem_owners.md.j2", "postmortem_status.md.j2"}
+    expected |= {"postmortem_actions_capped.md.j2"}  # the action-item cap, in tests/test_stall.py
     assert names == expected

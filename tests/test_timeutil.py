@@ -1,0 +1,44 @@
+"""Time parsing on text a person wrote (`next:` fields): linear time, and None rather than an exception."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot.timeutil import parse_duration, parse_next
+
+NOW = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("text,minutes", [("45m", 45), ("1h", 60), ("1h30m", 90), ("1h 30m", 90), ("90 min", 90),
+                                          (" 2 H ", 120), ("0m", 0)])
+def test_durations(text, minutes):
+    assert parse_duration(text) == timedelta(minutes=minutes)
+
+
+@pytest.mark.parametrize("text", ["", "h", "m", "1", "1x", "m1", "1h1h", "1m30h", "- 1h"])
+def test_not_durations(text):
+    assert parse_duration(text) is None
+
+
+def test_long_runs_of_spaces():
+    # "1h" + spaces + "x" was quadratic (8,000 spaces: 0.15 s; 300,000: minutes).
+    n = 300_000
+    assert parse_duration("1h" + " " * n + "x") is None
+    assert parse_duration("1h" + " " * n + "30m") == timedelta(minutes=90)
+    assert parse_next("1h" + " " * n + "x", NOW) is None
+
+
+@pytest.mark.parametrize("text", ["9" * 20 + "h", "9" * 5000 + "m", "999999999999h", "1" * 5000,
+                                  "99:99", "9" * 5000 + ":00", "9999-12-31T23:59:59+00:00x"])
+def test_huge_or_odd_values_are_not_times(text):
+    assert parse_next(text, NOW) is None
+
+
+def test_next_shapes():
+    assert parse_next("45m", NOW) == NOW + timedelta(minutes=45)
+    assert parse_next("09:30", NOW) == NOW.replace(hour=9, minute=30) + timedelta(days=1)
+    assert parse_next("14:30 UTC", NOW) == NOW.replace(hour=14, minute=30)
+    assert parse_next("2026-12-01T12:00:00Z", NOW) == NOW.replace(hour=12)
+    assert parse_next("999999h", NOW) == NOW + timedelta(hours=999999)  # odd, but a time
