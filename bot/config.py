@@ -18,7 +18,9 @@ DEFAULTS: dict[str, Any] = {
     "default_severity": 3,
     # GitLab access levels: 10 guest, 15 planner, 20 reporter, 30 developer, 40 maintainer, 50 owner.
     "min_access_level": 30,
-    "max_body_bytes": 1024 * 1024,
+    # GitLab sends an issue's description (up to 1,048,576 characters, 4 UTF-8 bytes each at most) in
+    # every hook about it, three times when it changed; a 413 counts towards GitLab disabling the hook.
+    "max_body_bytes": 16 * 1024 * 1024,
     # Fan-out caps: what one comment or one edit may make the bot do. Past them the bot says so; the
     # rest is not lost (post the commands again; items are picked up by the next edit or `actions`).
     "max_commands_per_note": 10,

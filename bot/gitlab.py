@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import gitlab
 import requests
 
+from .neutralize import no_quick_actions, one_line
 from .timeutil import parse_time
 
 
@@ -91,6 +92,16 @@ def _time(value: Any, what: str):
         return parse_time(_typed(value, str, what, optional=True))
     except ValueError as exc:
         raise MalformedResponse(f"GitLab sent {what} that is not a time") from exc
+
+
+def _safe_text(fields: dict[str, Any]) -> dict[str, Any]:
+    """Whatever the bot writes: a description with no line GitLab could run, a title on one line."""
+    out = dict(fields)
+    if out.get("description") is not None:
+        out["description"] = no_quick_actions(out["description"])
+    if out.get("title") is not None:
+        out["title"] = one_line(out["title"])
+    return out
 
 
 def _issue(data: Any, project_id: int) -> Issue:
@@ -282,7 +293,8 @@ class GitLab:
             if exc.status == 404:
                 return None
             raise
-        if data.get("state") not in (None, "active"):
+        # A blocked or deactivated user, or a member still waiting for a seat, has no access.
+        if data.get("state") not in (None, "active") or data.get("membership_state") == "awaiting":
             return None
         return int(data.get("access_level") or 0)
 
@@ -323,7 +335,7 @@ class GitLab:
 
     # -- writes -------------------------------------------------------------------------
     def create_note(self, project_id: int, iid: int, body: str, *, internal: bool = False) -> Note:
-        payload: dict[str, Any] = {"body": body}
+        payload: dict[str, Any] = {"body": no_quick_actions(body)}
         if internal:
             payload["internal"] = True
         with self._translate():
@@ -332,17 +344,16 @@ class GitLab:
 
     def update_issue(self, project_id: int, iid: int, **changes: Any) -> Issue:
         """One PUT: description, add_labels/remove_labels (lists), assignee_ids, state_event, due_date."""
-        payload = {}
-        for key, value in changes.items():
-            if value is None:
-                continue
-            payload[key] = ",".join(value) if key in ("add_labels", "remove_labels", "labels") else value
+        payload = _safe_text({key: value for key, value in changes.items() if value is not None})
+        for key, value in payload.items():
+            if key in ("add_labels", "remove_labels", "labels"):
+                payload[key] = ",".join(value)
         with self._translate():
             data = self.gl.http_put(f"/projects/{project_id}/issues/{iid}", post_data=payload, **NO_WAIT)
         return _issue(data, project_id)
 
     def create_issue(self, project_id: int, **fields: Any) -> Issue:
-        payload = {k: (",".join(v) if k == "labels" else v) for k, v in fields.items() if v is not None}
+        payload = {k: (",".join(v) if k == "labels" else v) for k, v in _safe_text(fields).items() if v is not None}
         with self._translate():
             data = self.gl.http_post(f"/projects/{project_id}/issues", post_data=payload, **NO_WAIT)
         return _issue(data, project_id)

@@ -13,6 +13,7 @@ never relies on fences for safety:
   both extractors. Fences only choose the cosmetic form;
 * ``<!--`` and ``-->`` are escaped, so person text cannot forge the bot's hidden markers
   (``<!-- incident-bot:... -->``) nor hide text;
+* ``@all`` gets a zero-width space after its ``@``: reposted by the bot, it would notify every member;
 * ``\\r\\n`` (and a lone ``\\r``) become ``\\n``.
 
 One pass over the lines, so the time is linear in the text's length. Everything else, including
@@ -23,11 +24,14 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["neutralize", "neutralize_note", "escape_markers", "one_line"]
+__all__ = ["neutralize", "neutralize_note", "escape_markers", "one_line", "no_quick_actions"]
 
 _LEADING_SLASH = re.compile(r"^(\s*)/")
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
 _ZWSP = "\u200b"
+# A line start (after LF, CR or CRLF: CommonMark ends lines at each), blanks other than line breaks,
+# then "/". No nested quantifiers: linear.
+_ANY_SLASH_LINE = re.compile(r"(^|\r\n|\r|\n)([^\S\r\n]*)/")
 
 
 def _normalise_newlines(text: str) -> str:
@@ -52,6 +56,11 @@ def _escape_slash(line: str, in_code: bool) -> str:
     return _LEADING_SLASH.sub(lambda m: m.group(1) + mark, line, count=1)
 
 
+# GitLab's "@all" notifies every member of the project: in person text the bot reposts, it would notify
+# them all again, as the bot, with every update. A zero-width space after the "@" keeps it readable.
+_ALL_MENTION = re.compile(r"(?<![\w@.\-])@(all)(?![\w.\-])", re.IGNORECASE)
+
+
 def _process(text: str, *, markers: bool) -> str:
     fence: str | None = None  # the opening fence of the code block we are in (cosmetics only)
     out = []
@@ -65,7 +74,7 @@ def _process(text: str, *, markers: bool) -> str:
             fence, is_fence = None, True
         in_code = fence is not None and not is_fence
         if markers:
-            line = escape_markers(line, in_code=in_code)
+            line = _ALL_MENTION.sub("@" + _ZWSP + r"\1", escape_markers(line, in_code=in_code))
         out.append(_escape_slash(line, in_code))
     return "\n".join(out)
 
@@ -91,3 +100,15 @@ def neutralize_note(markdown: str) -> str:
     if markdown is None:
         return ""
     return _process(str(markdown), markers=False)
+
+
+def no_quick_actions(text: str) -> str:
+    """The last pass over everything the bot sends to GitLab (notes, descriptions): no line may start
+    with ``/``. The bot never means a quick action, and a description holds a person's text, which the
+    bot's edit can make GitLab read differently (an HTML block or "inline code on rows" that hid a line
+    before may no longer hide it). An invisible zero-width space goes before the ``/``: it shows the
+    same inside code and out. Line breaks and everything else are kept as they are; idempotent.
+    """
+    if text is None:
+        return ""
+    return _ANY_SLASH_LINE.sub(lambda m: m.group(1) + m.group(2) + _ZWSP + "/", str(text))

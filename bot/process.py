@@ -327,7 +327,12 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
         if d.state is not None and d.state.was_handled(key):
             d.resume(key)
             continue
-        with log_context(command=cmd.verb):
+        with log_context(command=_loggable(cmd.verb)):
             d.apply(run_command(d, cmd, author.username), key, internal=note.internal)
-            log.info("command %s handled", cmd.verb)
-    return "handled: " + ", ".join(c.verb for c in commands)
+            log.info("command %s handled", _loggable(cmd.verb))
+    return "handled: " + ", ".join(_loggable(c.verb) for c in commands)
+
+
+def _loggable(verb: str) -> str:
+    """A verb the bot knows, or "unknown": whatever else a person typed stays out of the logs."""
+    return verb if COMMANDS.get(verb) or POSTMORTEM_COMMANDS.get(verb) else "unknown"

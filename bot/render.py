@@ -176,7 +176,7 @@ def f_mention(value: Any, placeholder: str = UNASSIGNED) -> str:
         return placeholder
     name = str(value).strip().lstrip("@")
     name = re.sub(r"\s+", "", name)
-    return "@" + neutralize(name)
+    return neutralize("@" + name)
 
 
 def f_mentions(values: Any, placeholder: str = "") -> str:

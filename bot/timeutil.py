@@ -39,7 +39,10 @@ def parse_time(value: str | None) -> datetime | None:
     dt = datetime.fromisoformat(text)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:59:59-14:00 is past the calendar's end in UTC
+        raise ValueError(f"not a timestamp in range: {value!r}") from exc
 
 
 def iso(dt: datetime | None) -> str | None:

@@ -28,7 +28,8 @@ def user_full(store: Store, user: dict[str, Any], own: bool = False) -> dict[str
 
 def member(store: Store, user: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
     return user_basic(store, user) | {"access_level": record["access_level"], "created_at": iso(record["created_at"]),
-                                      "expires_at": None, "membership_state": "active"}
+                                      "expires_at": None,
+                                      "membership_state": record.get("membership_state", "active")}
 
 
 def project(store: Store, p: dict[str, Any]) -> dict[str, Any]:

@@ -89,9 +89,10 @@ class Sandbox:
             p = self.store.add_project(path, name=name, description=description)
             return {"id": p["id"], "path_with_namespace": p["path_with_namespace"], "name": p["name"]}
 
-    def add_member(self, project_id: int | str, user_id: int, access_level: int = DEVELOPER) -> None:
+    def add_member(self, project_id: int | str, user_id: int, access_level: int = DEVELOPER,
+                   membership_state: str = "active") -> None:
         with self.lock:
-            self.store.add_member(self.store.project(project_id)["id"], user_id, access_level)
+            self.store.add_member(self.store.project(project_id)["id"], user_id, access_level, membership_state)
 
     def add_hook(self, project_id: int | str, url: str, token: str | None = None,
                  signing_key: str | None = None, **events: bool) -> dict[str, Any]:

@@ -96,9 +96,12 @@ class Store:
     def project_url(self, project: dict[str, Any]) -> str:
         return f"{self.base_url}/{project['path_with_namespace']}"
 
-    def add_member(self, pid: int, uid: int, access_level: int = DEVELOPER) -> dict[str, Any]:
+    def add_member(self, pid: int, uid: int, access_level: int = DEVELOPER,
+                   membership_state: str = "active") -> dict[str, Any]:
+        """membership_state "awaiting": a member waiting for a seat, listed with a level but without access."""
         self.project(pid), self.user(uid)
-        self.members[pid][uid] = {"user_id": uid, "access_level": access_level, "created_at": self.clock()}
+        self.members[pid][uid] = {"user_id": uid, "access_level": access_level, "created_at": self.clock(),
+                                  "membership_state": membership_state}
         return self.members[pid][uid]
 
     def level(self, pid: int, user: dict[str, Any] | None) -> int:
@@ -107,7 +110,7 @@ class Store:
         if user["admin"]:
             return OWNER
         member = self.members.get(pid, {}).get(user["id"])
-        return member["access_level"] if member else 0
+        return member["access_level"] if member and member.get("membership_state") != "awaiting" else 0
 
     # -- permissions (GitLab's defaults for a public project) -------------
     def can_read_issue(self, issue: dict[str, Any], user: dict[str, Any] | None) -> bool:

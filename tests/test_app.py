@@ -71,9 +71,9 @@ def test_accepted_then_duplicate(tmp_path):
 
 def test_oversized_body_is_413(tmp_path):
     client, queue = make(tmp_path)
-    huge = note_body("x" * (1024 * 1024 + 10))
+    huge = note_body("x" * (16 * 1024 * 1024 + 10))
     resp = post(client, huge)
-    assert resp.status_code == 413 and "over 1048576 bytes" in resp.json["error"]
+    assert resp.status_code == 413 and "over 16777216 bytes" in resp.json["error"]
     assert queue.list() == []
     assert post(client, huge, token="wrong").status_code == 401  # the token is checked first
 

@@ -7,6 +7,8 @@ descriptions, whether or not it could apply: the bot must cause none.
 
 import pytest
 
+from bot.neutralize import no_quick_actions
+
 GENERATIONS = ("regex", "commonmark")
 
 
@@ -50,7 +52,8 @@ def test_outsider_description_does_not_run_when_the_bot_writes_its_block(gworld,
     gworld.comment(iid, "/incident update\nsummary: still looking\n")
     assert gworld.state(iid).update_count == 1
     assert_untouched(gworld, iid)
-    assert gworld.issue(iid)["description"].endswith(description)
+    # The person's text reads the same; only an invisible zero-width space goes before each "/" line.
+    assert gworld.issue(iid)["description"].endswith(no_quick_actions(description))
 
 
 FIELD_ATTACKS = [

@@ -7,15 +7,14 @@ generations (sandbox.extractor, ported from GitLab) then run on the result. Pure
 tests draw 10,500 texts in all.
 """
 
-from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.commands import parse_commands
 from bot.fields import FieldError, fields_for, validate_fields
-from bot.neutralize import neutralize, one_line
+from bot.neutralize import neutralize, no_quick_actions, one_line
 from bot.render import TEMPLATE_FOR_VERB, Renderer, incident_context
 from bot.state import IncidentState, Role, render_block, write_block
 from sandbox.extractor import GENERATIONS, extract
@@ -109,17 +108,18 @@ def test_error_replies_hold_no_quick_action(text):
 
 @settings(max_examples=2500, **FAST)
 @given(description=person_text, name=person_text)
+@example(description="/label ~x\r<!-- incident-bot:begin -->\n</x>\n/close", name="a")  # found by a run
 def test_block_writer_adds_no_quick_action_to_a_description(description, name):
-    """The person's own commands are theirs; the bot's write must not make GitLab find a new one."""
+    """The description the bot sends (block written, then the adapter's last pass) holds no command at
+    all: a person's line that GitLab did not run before might run once the bot's edit changes how
+    GitLab reads the text around it, so none may be left."""
     s = state(roles={"cmoc": Role(one_line(name) or "a", 1)})
     table = RENDERER.render("state_table.md.j2", incident=incident_context(s, iid=7, title=name, now=NOW))
-    first = write_block(description, render_block(s, table, KEY))
-    second = write_block(first, render_block(state(update_count=2), table, KEY))
+    first = no_quick_actions(write_block(description, render_block(s, table, KEY)))
+    second = no_quick_actions(write_block(first, render_block(state(update_count=2), table, KEY)))
     for g in GENERATIONS:
-        old = Counter((c.name, c.args) for c in extract(description, g))
         for text in (first, second):
-            new = Counter((c.name, c.args) for c in extract(text, g))
-            assert not new - old, (g, text)
+            assert not extract(text, g), (g, text)
 
 
 @settings(max_examples=1500, **FAST)
