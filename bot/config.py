@@ -9,10 +9,6 @@ from typing import Any
 
 import yaml
 
-REGIONS = ("AMER", "EMEA", "APAC")
-ROLES = ("cmoc", "smoc", "imoc")
-STATUSES = ("active", "mitigated", "resolved")
-
 DEFAULTS: dict[str, Any] = {
     "command_prefix": "/incident",
     "default_severity": 3,

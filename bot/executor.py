@@ -81,7 +81,6 @@ class IssueWriter:
         # A first attempt cannot have left a marker (a repeated delivery is stopped by the queue's dedupe and
         # the state's handled keys): only a retry reads the recent notes.
         self._keys: set[str] | None = None if check_markers else set()
-        self.notes_posted = 0
 
     def existing_keys(self) -> set[str]:
         """Keys of the bot's recent notes (read once per delivery, only when about to post, only on a retry)."""
@@ -102,7 +101,6 @@ class IssueWriter:
         body = reply.body.rstrip() + "\n\n" + marker(reply.kind, key, reply.n, **reply.extra)
         self.gl.create_note(self.issue.project_id, self.issue.iid, body, internal=internal)
         self._keys.add(key)
-        self.notes_posted += 1
         return True
 
     def apply(self, effects: Effects, key: str, *, internal: bool = False) -> None:

@@ -26,21 +26,19 @@ __all__ = [
     "VERB_FIELDS",
     "POSTMORTEM_FIELDS",
     "KINDS",
-    "REGIONS",
     "validate_fields",
     "normalise_name",
     "fields_for",
 ]
 
-KINDS = ("text", "list", "int", "choice", "next", "region")
+KINDS = ("text", "list", "int", "choice", "next")
 MAX_INT = 10**9  # ticket counts and head counts; int() of a longer digit string can raise
-REGIONS = ("AMER", "EMEA", "APAC")
 
 
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str  # "text" | "list" | "int" | "choice" | "next" | "region"
+    kind: str  # "text" | "list" | "int" | "choice" | "next"
     help: str
     choices: tuple[str, ...] = ()
 
@@ -347,12 +345,6 @@ def _coerce(verb: str, field: Field, value: Any) -> Any:
             if _norm_choice(choice) == wanted:
                 return choice
         raise FieldError(f"`{name}` cannot be `{text}`", list(field.choices))
-
-    if field.kind == "region":
-        upper = text.upper()
-        if upper in REGIONS:
-            return upper
-        raise FieldError(f"`{name}` cannot be `{text}`", list(REGIONS))
 
     return text  # text
 

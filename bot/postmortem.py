@@ -303,15 +303,6 @@ def is_overdue(item: ActionItem, today: date) -> bool:
     return not item.done and due is not None and due < today
 
 
-def overdue_actions(items: Iterable[ActionItem], today: date) -> list[ActionItem]:
-    """Open items whose due date has passed (a day after it), in the order they appear."""
-    return [item for item in items if is_overdue(item, today)]
-
-
-def overdue_reminder_key(postmortem_iid: int, item: ActionItem, today: date) -> str:
-    """One reminder a day per item: a note marker / state reminder key that changes daily."""
-    return f"action-overdue-{postmortem_iid}-{item.key}-{today.isoformat()}"
-
 
 def action_status(items: Iterable[ActionItem], today: date) -> dict[str, list[ActionItem]]:
     """{"open", "overdue", "done"}; an overdue item is listed under overdue, not open."""

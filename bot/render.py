@@ -35,7 +35,6 @@ __all__ = [
     "NOT_PROVIDED",
     "STATUS_TEXT",
     "incident_context",
-    "bundled_templates_dir",
 ]
 
 NOT_PROVIDED = "_not provided_"
@@ -99,12 +98,6 @@ def _bundled_root() -> Any:
     except (ModuleNotFoundError, TypeError, FileNotFoundError):
         pass
     return _source_templates_dir()
-
-
-def bundled_templates_dir() -> Path | None:
-    """The bundled templates as a filesystem path when they are on disk (for listing/copying)."""
-    root = _bundled_root()
-    return root if isinstance(root, Path) else (Path(str(root)) if Path(str(root)).is_dir() else None)
 
 
 # -- filters -----------------------------------------------------------------------------------------
@@ -293,10 +286,6 @@ class Renderer:
             ctx["now"] = human(ctx["now"])
         text = self.env.get_template(name).render(**ctx)
         return _tidy(neutralize_note(text))
-
-    def render_verb(self, verb: str, **ctx: Any) -> str:
-        """Render the framework template of a command verb (see TEMPLATE_FOR_VERB)."""
-        return self.render(TEMPLATE_FOR_VERB[verb], **ctx)
 
     def list_templates(self) -> list[str]:
         return sorted(set(self.env.list_templates(filter_func=lambda n: n.endswith(".j2"))))
