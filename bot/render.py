@@ -9,7 +9,6 @@ and the incident title in :func:`incident_context`.
 
 from __future__ import annotations
 
-import importlib.resources
 import re
 from datetime import datetime
 from pathlib import Path
@@ -20,8 +19,8 @@ from jinja2 import (
     ChoiceLoader,
     Environment,
     FileSystemLoader,
+    PackageLoader,
     StrictUndefined,
-    TemplateNotFound,
     Undefined,
 )
 
@@ -61,43 +60,13 @@ ROLE_ORDER = ("cmoc", "smoc", "imoc")
 
 
 # -- where the bundled templates are ---------------------------------------------------------------
-class _TraversableLoader(BaseLoader):
-    """Loads templates from an importlib.resources Traversable (a directory, or inside a zip)."""
-
-    def __init__(self, root: Any):
-        self.root = root
-
-    def get_source(self, environment: Environment, template: str):
-        node = self.root
-        for part in template.split("/"):
-            if part in ("", ".", ".."):
-                raise TemplateNotFound(template)
-            node = node.joinpath(part)
-        try:
-            if not node.is_file():
-                raise TemplateNotFound(template)
-            source = node.read_text(encoding="utf-8")
-        except (OSError, FileNotFoundError):
-            raise TemplateNotFound(template) from None
-        return source, None, lambda: True
-
-    def list_templates(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if p.name.endswith(".j2"))
-
-
-def _source_templates_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "templates"
-
-
-def _bundled_root() -> Any:
-    """The installed package ``bot.templates``, or the repository's ``templates/`` when run from source."""
+def _bundled_loader() -> BaseLoader:
+    """The templates shipped as the package ``bot.templates``; from a source checkout, where that package
+    is the repository's top-level ``templates/`` (see pyproject.toml), that folder."""
     try:
-        root = importlib.resources.files("bot.templates")
-        if root.joinpath("initial_status_update.md.j2").is_file():
-            return root
-    except (ModuleNotFoundError, TypeError, FileNotFoundError):
-        pass
-    return _source_templates_dir()
+        return PackageLoader("bot", "templates")
+    except ValueError:  # bot/templates does not exist: running from the source tree
+        return FileSystemLoader(str(Path(__file__).resolve().parent.parent / "templates"))
 
 
 # -- filters -----------------------------------------------------------------------------------------
@@ -264,8 +233,7 @@ class Renderer:
         loaders: list[BaseLoader] = []
         if templates_dir:
             loaders.append(FileSystemLoader(str(templates_dir)))
-        root = _bundled_root()
-        loaders.append(FileSystemLoader(str(root)) if isinstance(root, Path) else _TraversableLoader(root))
+        loaders.append(_bundled_loader())
         self.templates_dir = templates_dir
         self.env = Environment(
             loader=ChoiceLoader(loaders),
