@@ -53,9 +53,10 @@ import gitlab as _pygitlab
 
 from .cadence import Reminder, Skip, check_incident, mark_sent
 from .config import Config, ConfigError, load_config
-from .executor import IssueWriter, marker
+from .executor import IssueWriter
 from .gitlab import GitLab, GitLabRefused, Issue, RetryableGitLabError
-from .postmortem import action_of, followup_overdue, mark_reminded, reminded_on
+from .markers import action_of, mark_reminded, note_marker, reminded_on
+from .postmortem import followup_overdue
 from .rebuild import rebuild_state
 from .render import Renderer, incident_context
 from .routing import Reply
@@ -231,7 +232,7 @@ def _render(renderer: Renderer, cfg: Config, issue: Issue, state: IncidentState,
     incident = incident_context(state, iid=issue.iid, title=issue.title, now=now)
     parts = [renderer.render(r.template, incident=incident, mentions=list(r.mentions), prefix=cfg.prefix,
                              now=now, **r.context) for r in reminders]
-    return NOTE_SEPARATOR.join(parts) + "\n\n" + marker("reminder", "+".join(r.key for r in reminders))
+    return NOTE_SEPARATOR.join(parts) + "\n\n" + note_marker("reminder", "+".join(r.key for r in reminders))
 
 
 def check_issue(gl: GitLab, cfg: Config, renderer: Renderer, issue: Issue, project: str, now: datetime, *,
@@ -383,7 +384,7 @@ def _check_action(gl: GitLab, renderer: Renderer, issue: Issue, row: Row, now: d
     ref = action_of(issue.description)
     row.note = renderer.render("reminder_action_overdue.md.j2", mentions=owners, item=issue.title,
                                due=issue.due_date, owner=owners[0], postmortem=ref[1] if ref else None)
-    row.note += "\n\n" + marker("reminder", key)
+    row.note += "\n\n" + note_marker("reminder", key)
     if dry_run:
         return
     try:

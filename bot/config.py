@@ -35,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
             "resolved": "incident::resolved",
         },
         "role": {"cmoc": "cmoc::engaged", "smoc": "smoc::engaged"},
-        "region": {"AMER": "region::amer", "EMEA": "region::emea", "APAC": "region::apac"},
+        "region": {},  # a region with no label here gets region::<name in lower case>
         "postmortem": "postmortem",
         "postmortem_action": "postmortem::action",
     },
@@ -151,12 +151,8 @@ class Config:
         return self.data["queue"]
 
     # -- checks across keys (each key's own shape is checked by config_schema) --------------------
-    def validate(self, given: dict | None = None) -> "Config":
+    def validate(self) -> "Config":
         regions, labels = self.data["regions"], self.data["labels"]["region"]
-        if given is not None and "regions" in given:  # the default regions' labels go with them
-            given_labels = (given.get("labels") or {}).get("region") or {}
-            for name in [n for n in labels if n not in regions and n not in given_labels]:
-                del labels[name]
         for name in labels:
             if name not in regions:
                 raise ConfigError(f"labels.region.{name}: not a region in `regions`; valid: {', '.join(regions)}")
@@ -196,4 +192,4 @@ def load_config(path: str | None = None, env: dict[str, str] | None = None) -> C
         state_key=env.get("INCIDENT_BOT_STATE_KEY") or None,
         data=data,
     )
-    return cfg.validate(loaded if path else None)
+    return cfg.validate()

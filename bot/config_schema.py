@@ -2,7 +2,7 @@
 
 Pure. :func:`check` walks what a person wrote (before it is merged with the defaults) against
 :data:`SCHEMA` and raises :class:`ConfigError` naming the key path of the first problem
-(``queue.workerz: unknown setting; valid: ...``). Nothing is silently replaced: a value out of range is
+(``unknown setting 'queue.workerz'; valid: ...``). Nothing is silently replaced: a value out of range is
 an error, not a default. Severity keys may be written ``1`` or ``"1"``; they come back as ints.
 """
 
@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-SEVERITIES = (1, 2, 3)
-ROLES = ("cmoc", "smoc", "imoc")  # the one role order: labels, templates, cadence and postmortem use it
+from .state import ROLES, SEVERITIES, STATUSES
+from .timeutil import parse_clock
+
 ACCESS_LEVELS = (10, 15, 20, 30, 40, 50)  # guest, planner, reporter, developer, maintainer, owner
-_HHMM = re.compile(r"([01]?\d|2[0-4]):([0-5]\d)")
+_HHMM = re.compile(r"\d{1,2}:\d{2}")  # the shape; parse_clock checks the range
 
 
 class ConfigError(ValueError):
@@ -71,8 +72,7 @@ def one_of(*choices: Any) -> Check:
 
 def hhmm(value: Any, path: str) -> str:
     """'HH:MM' in 00:00-24:00 (24:00 is midnight)."""
-    m = _HHMM.fullmatch(value) if isinstance(value, str) else None
-    if not m or int(m.group(1)) * 60 + int(m.group(2)) > 24 * 60:
+    if not isinstance(value, str) or not _HHMM.fullmatch(value) or parse_clock(value, midnight_24=True) is None:
         quote = " (quote it: YAML reads an unquoted 07:00 as a number)" if _is_int(value) else ""
         raise ConfigError(f"{path}: expected a time HH:MM, got {value!r}{quote}")
     return value
@@ -80,8 +80,7 @@ def hhmm(value: Any, path: str) -> str:
 
 def minutes_of(value: str) -> int:
     """'HH:MM' (checked by :func:`hhmm`) -> minutes after midnight, 24:00 being 0."""
-    h, m = value.split(":")
-    return (int(h) * 60 + int(m)) % (24 * 60)
+    return parse_clock(value, midnight_24=True)
 
 
 def projects(value: Any, path: str) -> list:
@@ -115,7 +114,7 @@ def fields(spec: dict[str, Any]) -> Check:
         out = {}
         for key, item in _mapping(value, path).items():
             if key not in spec:
-                raise ConfigError(f"{_join(path, key)}: unknown setting; valid: {', '.join(map(str, spec))}")
+                raise ConfigError(f"unknown setting '{_join(path, key)}'; valid: {', '.join(map(str, spec))}")
             out[key] = walk(spec[key], item, _join(path, key))
         return out
     return check
@@ -175,7 +174,7 @@ SCHEMA: dict[str, Any] = {
     "labels": {
         "incident": text(),
         "severity": by_severity(text()),
-        "status": {"active": text(), "mitigated": text(), "resolved": text()},
+        "status": {status: text() for status in STATUSES},
         "role": {role: text() for role in ROLES},
         "region": region_labels,
         "postmortem": text(),

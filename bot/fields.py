@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
-from .timeutil import iso, parse_next
+from .timeutil import format_clock, iso, parse_next
 
 __all__ = [
     "Field",
@@ -322,7 +322,7 @@ def _coerce(verb: str, field: Field, value: Any) -> Any:
         if isinstance(value, int):
             # YAML 1.1 reads an unquoted 14:30 as the base-60 integer 870; give the clock time back.
             if 60 <= value < 24 * 60:
-                return f"{value // 60:02d}:{value % 60:02d}"
+                return format_clock(value)
             raise FieldError(f"`{name}` must be a duration (45m, 1h30m), a time (14:30) or an ISO time, "
                              f"not `{value}`")
         text = _scalar_text(value)

@@ -25,7 +25,7 @@ from jinja2 import (
 )
 
 from .neutralize import neutralize, neutralize_note, one_line
-from .state import IncidentState
+from .state import ROLES, IncidentState
 from .timeutil import format_duration, human, parse_next, parse_time, utcnow
 
 __all__ = [
@@ -55,9 +55,6 @@ TEMPLATE_FOR_VERB = {
     "exec": "executive_summary.md.j2",
     "postmortem": "support_summary.md.j2",
 }
-
-ROLE_ORDER = ("cmoc", "smoc", "imoc")
-
 
 # -- where the bundled templates are ---------------------------------------------------------------
 def _bundled_loader() -> BaseLoader:
@@ -244,7 +241,7 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self.env.filters.update(FILTERS)
-        self.env.globals.update({"NOT_PROVIDED": NOT_PROVIDED, "INTERNAL_ONLY": INTERNAL_ONLY, "ROLE_ORDER": ROLE_ORDER})
+        self.env.globals.update({"NOT_PROVIDED": NOT_PROVIDED, "INTERNAL_ONLY": INTERNAL_ONLY, "ROLE_ORDER": ROLES})
 
     def render(self, name: str, **ctx: Any) -> str:
         """Render one template. ``now`` defaults to the current time, formatted."""
@@ -279,7 +276,7 @@ def incident_context(state: IncidentState, *, iid: int, title: str, now: datetim
         "duration": duration,
         "update_number": state.update_count,
         "region": state.region.upper() if state.region else None,
-        "roles": {role: state.holder(role) for role in ROLE_ORDER},
+        "roles": {role: state.holder(role) for role in ROLES},
         "tickets": state.tickets,
         "peak_tickets": state.peak_tickets,
         "internal_only": list(state.internal_only),  # facts only internal notes hold (see IncidentState)

@@ -15,24 +15,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
+from .markers import BEGIN, END, LEAD, SIG_PREFIX, STATE_PREFIX, STATE_SUFFIX
 from .timeutil import iso, parse_time
 
-BEGIN = "<!-- incident-bot:begin -->"
-END = "<!-- incident-bot:end -->"
-STATE_PREFIX = "<!-- incident-bot:state "
-STATE_SUFFIX = " -->"
 SCHEMA_VERSION = 1
 
-# The marker lines start with an invisible zero-width space: a line that starts with `<` opens an HTML
-# block for GitLab's quick-action extractor (up to 16.6: from `<tag>` to any later `</tag>` line), and
-# a person's `</x>` line would end it, changing what GitLab reads as code in the person's text. Blocks
-# written before (markers at column 0) are still read and replaced.
-LEAD = "\u200b"
+# The framework's vocabulary, in its order: every module that lists roles, statuses or severities uses these.
+ROLES = ("cmoc", "smoc", "imoc")
+STATUSES = ("active", "mitigated", "resolved")
+SEVERITIES = (1, 2, 3)
+
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
 # How many handled command keys to remember; older keys are covered by the note markers.
 HANDLED_KEEP = 200
-# The state comment reads `<!-- incident-bot:state hmac-sha256=<hex> {json} -->`.
-SIG_PREFIX = "hmac-sha256="
 
 # Facts that may be recorded as "given only in internal notes" (their values never enter the block).
 INTERNAL_FACTS = ("tickets",)
@@ -127,7 +122,7 @@ class IncidentState:
             if name in data:
                 kwargs[name] = check(data[name], name)
         state = cls(**kwargs)
-        if state.status not in ("active", "mitigated", "resolved") or state.severity not in (1, 2, 3):
+        if state.status not in STATUSES or state.severity not in SEVERITIES:
             raise ValueError("state has an invalid status or severity")
         return state
 
@@ -136,7 +131,6 @@ class IncidentState:
 # GitLab usernames: letters, digits, '_', '.', '-', not starting with '-'. `all` is GitLab's mention of
 # every member, never a person.
 _USERNAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,254}")
-ROLE_NAMES = ("cmoc", "smoc", "imoc")
 
 
 def _int(value: Any, name: str, *, minimum: int = 0) -> int:
@@ -181,7 +175,7 @@ def _time(value: Any, name: str) -> datetime | None:
 
 
 def _status(value: Any, name: str) -> str:
-    if value not in ("active", "mitigated", "resolved"):
+    if value not in STATUSES:
         raise ValueError(f"{name} must be active, mitigated or resolved")
     return value
 
@@ -197,7 +191,7 @@ def _roles(value: Any, name: str) -> dict[str, Role]:
         raise ValueError(f"{name} must be an object")
     roles = {}
     for role, holder in value.items():
-        if role not in ROLE_NAMES or not isinstance(holder, dict):
+        if role not in ROLES or not isinstance(holder, dict):
             raise ValueError(f"{name}: unknown role {role!r} or holder not an object")
         username = _username(holder.get("username"), f"{name}.{role}.username")
         if username is None:

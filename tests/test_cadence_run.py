@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.cli import main
-from bot.executor import parse_marker
 from bot.gitlab import GitLab
+from bot.markers import parse_note_marker as parse_marker
 from bot.state import IncidentState, Role, render_block, state_scope, write_block
 from bot.statekey import ensure_state_key
 from bot.timeutil import iso, utcnow

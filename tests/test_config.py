@@ -20,13 +20,13 @@ def test_the_defaults_pass_their_own_check():
 
 
 @pytest.mark.parametrize("text, error", [
-    ("queue:\n  workerz: 4\n", "queue.workerz: unknown setting; valid: url, name,"),
-    ("labels:\n  severty: {1: s1}\n", "labels.severty: unknown setting; valid: incident, severity,"),
-    ("labels:\n  status: {activ: on}\n", "labels.status.activ: unknown setting"),
-    ("labels:\n  role: {cmco: c}\n", "labels.role.cmco: unknown setting; valid: cmoc, smoc, imoc"),
-    ("cadence:\n  resolved: {1: 5}\n", "cadence.resolved: unknown setting; valid: active, mitigated"),
-    ("regions:\n  AMER: {start: '15:00', end: '23:00', stop: '22:00'}\n", "regions.AMER.stop: unknown setting"),
-    ("colour: blue\n", "colour: unknown setting"),
+    ("queue:\n  workerz: 4\n", "unknown setting 'queue.workerz'; valid: url, name,"),
+    ("labels:\n  severty: {1: s1}\n", "unknown setting 'labels.severty'; valid: incident, severity,"),
+    ("labels:\n  status: {activ: on}\n", "unknown setting 'labels.status.activ'"),
+    ("labels:\n  role: {cmco: c}\n", "unknown setting 'labels.role.cmco'; valid: cmoc, smoc, imoc"),
+    ("cadence:\n  resolved: {1: 5}\n", "unknown setting 'cadence.resolved'; valid: active, mitigated"),
+    ("regions:\n  AMER: {start: '15:00', end: '23:00', stop: '22:00'}\n", "unknown setting 'regions.AMER.stop'"),
+    ("colour: blue\n", "unknown setting 'colour'"),
 ])
 def test_unknown_keys_at_any_level_are_named(tmp_path, text, error):
     with pytest.raises(ConfigError, match=error.replace(".", r"\.")):
@@ -87,7 +87,7 @@ def test_partial_maps_keep_the_other_defaults(tmp_path):
 
 
 def test_the_error_names_the_file(tmp_path):
-    with pytest.raises(ConfigError, match=r"config file .*incident-bot\.yml: queue\.workerz"):
+    with pytest.raises(ConfigError, match=r"config file .*incident-bot\.yml: unknown setting 'queue\.workerz'"):
         load(tmp_path, "queue:\n  workerz: 4\n")
 
 

@@ -6,17 +6,13 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from bot.markers import action_marker, action_of, postmortem_marker, postmortem_of, reminded_on
 from bot.postmortem import (
-    action_marker,
-    action_of,
     action_status,
     link_items,
     parse_actions,
     parse_item,
     postmortem_assignee,
-    postmortem_marker,
-    postmortem_of,
-    reminded_on,
     split_lines,
     support_summary,
     tick_item,
