@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .config import Config
-from .state import ROLES, IncidentState
+from .state import IncidentState
+from .state_schema import ROLES
 from .timeutil import UTC, human, iso, short_duration
 
 KINDS = ("overdue", "escalation", "response_target", "handoff", "role_release", "stale_mitigation")

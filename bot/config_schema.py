@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from .state import ROLES, SEVERITIES, STATUSES
+from .state_schema import ROLES, SEVERITIES, STATUSES
 from .timeutil import parse_clock
 
 ACCESS_LEVELS = (10, 15, 20, 30, 40, 50)  # guest, planner, reporter, developer, maintainer, owner

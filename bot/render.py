@@ -25,7 +25,8 @@ from jinja2 import (
 )
 
 from .neutralize import neutralize, neutralize_note, one_line
-from .state import ROLES, IncidentState
+from .state import IncidentState
+from .state_schema import ROLES
 from .timeutil import format_duration, human, parse_next, parse_time, utcnow
 
 __all__ = [
