@@ -28,8 +28,9 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import commands, events, fields, postmortem, timeutil  # noqa: E402
+from bot.markers import BEGIN  # noqa: E402
 from bot.neutralize import neutralize, neutralize_note, one_line  # noqa: E402
-from bot.state import BEGIN, BlockError, read_block, write_block  # noqa: E402
+from bot.state import BlockError, read_block, write_block  # noqa: E402
 
 BOUND_SECONDS = 0.25  # per 100 KiB of input
 YAML_BOUND_SECONDS = 1.0  # per 100 KiB of fields YAML (PyYAML reads about 160-190 KB/s)

@@ -33,7 +33,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from world import SECRET, World  # noqa: E402
 
-from bot.executor import parse_marker  # noqa: E402
+from bot.markers import parse_note_marker as parse_marker  # noqa: E402
 
 UPDATE = "/incident update\nsummary: still investigating\n"
 

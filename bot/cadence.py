@@ -30,12 +30,11 @@ from datetime import datetime, timedelta
 
 from .config import Config
 from .state import IncidentState
-from .timeutil import UTC, human, iso
+from .state_schema import ROLES
+from .timeutil import UTC, human, iso, short_duration
 
 KINDS = ("overdue", "escalation", "response_target", "handoff", "role_release", "stale_mitigation")
 TEMPLATES = {kind: f"reminder_{kind}.md.j2" for kind in KINDS}
-_DAY = 24 * 60
-_ROLE_ORDER = ("cmoc", "smoc", "imoc")
 
 
 @dataclass(frozen=True)
@@ -56,21 +55,6 @@ class Skip:
 # -- time helpers -------------------------------------------------------------------
 def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _span(delta: timedelta) -> str:
-    """'45s', '4m', '1h5m', '1d2h' — for skip reasons."""
-    secs = max(0, int(delta.total_seconds()))
-    if secs < 60:
-        return f"{secs}s"
-    days, rest = divmod(secs // 60, _DAY)
-    hours, minutes = divmod(rest, 60)
-    parts = [f"{days}d"] if days else []
-    if hours:
-        parts.append(f"{hours}h")
-    if minutes and not days:
-        parts.append(f"{minutes}m")
-    return "".join(parts) or "0m"
 
 
 def _at(now: datetime, minute_of_day: int) -> datetime:
@@ -166,12 +150,12 @@ def _check_overdue(state, cfg, now, author) -> list[Reminder | Skip]:
                 "status": state.status}
     out: list[Reminder | Skip] = []
     if now < due:
-        out.append(Skip("overdue", f"next update due in {_span(due - now)} ({human(due)})"))
+        out.append(Skip("overdue", f"next update due in {short_duration(due - now)} ({human(due)})"))
     else:
         out.append(Reminder("overdue", f"overdue:{iso(due)}", _holder(state, author), TEMPLATES["overdue"],
                             dict(base_ctx)))
     if now < escalate_at:
-        out.append(Skip("escalation", f"escalates in {_span(escalate_at - now)} ({human(escalate_at)}) "
+        out.append(Skip("escalation", f"escalates in {short_duration(escalate_at - now)} ({human(escalate_at)}) "
                                       "if no update is posted"))
     else:
         smoc = state.holder("smoc")
@@ -189,7 +173,7 @@ def _check_response_target(state, cfg, now, author) -> Reminder | Skip:
     target = cfg.response_target_minutes(state.severity)
     deadline = state.detected_at + timedelta(minutes=target)
     if now < deadline:
-        return Skip("response_target", f"initial update target in {_span(deadline - now)} ({human(deadline)})")
+        return Skip("response_target", f"initial update target in {short_duration(deadline - now)} ({human(deadline)})")
     mentions = (state.holder("smoc") or state.holder("cmoc") or _author(state, author),)
     ctx = {"target_minutes": target, "detected": human(state.detected_at), "sev": f"SEV{state.severity}"}
     return Reminder("response_target", "response_target", _unique(mentions), TEMPLATES["response_target"], ctx)
@@ -209,7 +193,7 @@ def _check_handoff(state, cfg, now, author) -> Reminder | Skip:
         return Skip("handoff", f"{region} is the only region; no one to hand off to")
     lead = timedelta(minutes=int(cfg.data["handoff_lead_minutes"]))
     if end - now > lead:
-        return Skip("handoff", f"{region} shift ends in {_span(end - now)} ({human(end)})")
+        return Skip("handoff", f"{region} shift ends in {short_duration(end - now)} ({human(end)})")
     ctx = {"region": region, "next_region": following, "shift_end": human(end)}
     return Reminder("handoff", f"handoff:{region}:{iso(end)}", _holder(state, author), TEMPLATES["handoff"], ctx)
 
@@ -217,15 +201,15 @@ def _check_handoff(state, cfg, now, author) -> Reminder | Skip:
 def _check_role_release(state, cfg, now) -> Reminder | Skip:
     if state.status != "resolved":
         return Skip("role_release", "incident is not resolved")
-    held = [(r, state.roles[r].username) for r in _ROLE_ORDER if state.holder(r)]
-    held += [(r, v.username) for r, v in state.roles.items() if r not in _ROLE_ORDER and v.username]
+    held = [(r, state.roles[r].username) for r in ROLES if state.holder(r)]
+    held += [(r, v.username) for r, v in state.roles.items() if r not in ROLES and v.username]
     if not held:
         return Skip("role_release", "no role is engaged")
     if state.resolved_at is None:
         return Skip("role_release", "resolution time not recorded")
     at = state.resolved_at + timedelta(hours=float(cfg.data["role_release_after_hours"]))
     if now < at:
-        return Skip("role_release", f"roles still engaged; reminder in {_span(at - now)} ({human(at)})")
+        return Skip("role_release", f"roles still engaged; reminder in {short_duration(at - now)} ({human(at)})")
     ctx = {"roles": [{"role": r, "username": u} for r, u in held], "resolved": human(state.resolved_at)}
     return Reminder("role_release", "role_release", _unique(u for _, u in held), TEMPLATES["role_release"], ctx)
 
@@ -238,8 +222,8 @@ def _check_stale_mitigation(state, cfg, now, author) -> Reminder | Skip:
     hours = cfg.data["stale_mitigation_hours"]
     at = state.mitigated_at + timedelta(hours=float(hours))
     if now < at:
-        return Skip("stale_mitigation", f"mitigated for {_span(now - state.mitigated_at)}; nudge in "
-                                        f"{_span(at - now)} ({human(at)})")
+        return Skip("stale_mitigation", f"mitigated for {short_duration(now - state.mitigated_at)}; nudge in "
+                                        f"{short_duration(at - now)} ({human(at)})")
     ctx = {"mitigated_at": human(state.mitigated_at), "hours": hours}
     return Reminder("stale_mitigation", "stale_mitigation", _holder(state, author), TEMPLATES["stale_mitigation"],
                     ctx)

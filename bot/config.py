@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
-REGIONS = ("AMER", "EMEA", "APAC")
-ROLES = ("cmoc", "smoc", "imoc")
-STATUSES = ("active", "mitigated", "resolved")
+from .config_schema import ConfigError, check, minutes_of
+
+__all__ = ["Config", "ConfigError", "DEFAULTS", "load_config"]
 
 DEFAULTS: dict[str, Any] = {
     "command_prefix": "/incident",
@@ -37,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
             "resolved": "incident::resolved",
         },
         "role": {"cmoc": "cmoc::engaged", "smoc": "smoc::engaged"},
-        "region": {"AMER": "region::amer", "EMEA": "region::emea", "APAC": "region::apac"},
+        "region": {},  # a region with no label here gets region::<name in lower case>
         "postmortem": "postmortem",
         "postmortem_action": "postmortem::action",
     },
@@ -76,42 +76,16 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class ConfigError(ValueError):
-    """The configuration file or environment is invalid."""
-
-
-def _merge(base: dict, override: dict, top: bool = True) -> dict:
-    """Deep-merge override into base. Unknown top-level settings are an error (a typo should not pass silently);
-    nested maps such as regions may gain keys."""
+def _merge(base: dict, override: dict) -> dict:
+    """Deep-merge checked settings into the defaults. Regions are replaced whole: a team with two shifts
+    must not inherit the third."""
     out = copy.deepcopy(base)
-    # regions are replaced whole: a team with two shifts must not inherit the third.
     for key, value in override.items():
-        if top and key not in base:
-            raise ConfigError(f"unknown setting '{key}'; valid: {', '.join(sorted(base))}")
         if isinstance(value, dict) and isinstance(base.get(key), dict) and key != "regions":
-            out[key] = _merge(base[key], value, top=False)
+            out[key] = _merge(base[key], value)
         else:
             out[key] = value
     return out
-
-
-def _int_keys(mapping: dict, what: str) -> dict[int, Any]:
-    try:
-        return {int(k): v for k, v in mapping.items()}
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{what}: severity keys must be 1, 2 or 3") from exc
-
-
-def _hhmm(value: Any, what: str) -> int:
-    """'HH:MM' -> minutes after midnight."""
-    try:
-        h, m = str(value).split(":")
-        minutes = int(h) * 60 + int(m)
-    except ValueError as exc:
-        raise ConfigError(f"{what}: expected HH:MM, got {value!r}") from exc
-    if not (0 <= int(h) <= 24 and 0 <= int(m) < 60) or minutes > 24 * 60:
-        raise ConfigError(f"{what}: expected HH:MM, got {value!r}")
-    return minutes % (24 * 60)
 
 
 @dataclass
@@ -165,10 +139,7 @@ class Config:
     @property
     def regions(self) -> dict[str, tuple[int, int]]:
         """Region -> (start, end) in minutes after midnight UTC."""
-        return {
-            name: (_hhmm(r["start"], f"regions.{name}.start"), _hhmm(r["end"], f"regions.{name}.end"))
-            for name, r in self.data["regions"].items()
-        }
+        return {name: (minutes_of(r["start"]), minutes_of(r["end"])) for name, r in self.data["regions"].items()}
 
     def cadence_minutes(self, status: str, severity: int) -> int:
         table = self.data["cadence"].get(status) or self.data["cadence"]["active"]
@@ -181,44 +152,16 @@ class Config:
     def queue(self) -> dict[str, Any]:
         return self.data["queue"]
 
-    # -- validation ---------------------------------------------------------------
+    # -- checks across keys (each key's own shape is checked by config_schema) --------------------
     def validate(self) -> "Config":
-        d = self.data
-        for name in ("severity",):
-            d["labels"][name] = _int_keys(d["labels"][name], f"labels.{name}")
-        for status in list(d["cadence"]):
-            if status not in ("active", "mitigated"):
-                raise ConfigError(f"cadence.{status}: valid keys are active, mitigated")
-            d["cadence"][status] = _int_keys(d["cadence"][status], f"cadence.{status}")
-        d["response_target"] = _int_keys(d["response_target"], "response_target")
-        for sev in (1, 2, 3):
-            for status in ("active", "mitigated"):
-                value = d["cadence"][status].get(sev)
-                if not isinstance(value, int) or value <= 0:
-                    raise ConfigError(f"cadence.{status}.{sev}: expected a positive number of minutes")
-            if sev not in d["labels"]["severity"]:
-                raise ConfigError(f"labels.severity.{sev} is missing")
-            if not isinstance(d["response_target"].get(sev), int) or d["response_target"][sev] <= 0:
-                raise ConfigError(f"response_target.{sev}: expected a positive number of minutes")
-        if d["default_severity"] not in (1, 2, 3):
-            raise ConfigError("default_severity: expected 1, 2 or 3")
-        if not isinstance(d["min_access_level"], int):
-            raise ConfigError("min_access_level: expected an access level number such as 30")
-        for cap in ("max_commands_per_note", "max_action_items_per_edit"):
-            if isinstance(d[cap], bool) or not isinstance(d[cap], int) or d[cap] < 1:
-                raise ConfigError(f"{cap}: expected a whole number of 1 or more")
-        if not str(d["command_prefix"]).strip():
-            raise ConfigError("command_prefix must not be empty")
-        if not isinstance(d["regions"], dict) or not d["regions"]:
-            raise ConfigError("regions: expected a mapping of region name to {start, end}")
-        _ = self.regions  # parses every shift, raising ConfigError on a bad one
-        for name in d["regions"]:
-            if name not in d["labels"]["region"]:
-                d["labels"]["region"][name] = f"region::{name.lower()}"
+        regions, labels = self.data["regions"], self.data["labels"]["region"]
+        for name in labels:
+            if name not in regions:
+                raise ConfigError(f"labels.region.{name}: not a region in `regions`; valid: {', '.join(regions)}")
+        for name in regions:
+            labels.setdefault(name, f"region::{name.lower()}")
         if self.state_key is not None and len(self.state_key) < 32:
             raise ConfigError("INCIDENT_BOT_STATE_KEY: use at least 32 characters (e.g. `openssl rand -hex 32`)")
-        if not isinstance(d["projects"], list):
-            raise ConfigError("projects: expected a list of project ids or paths")
         return self
 
 
@@ -237,6 +180,10 @@ def load_config(path: str | None = None, env: dict[str, str] | None = None) -> C
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping")
+        try:
+            loaded = check(loaded)
+        except ConfigError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
         data = _merge(data, loaded)
     cfg = Config(
         gitlab_url=env.get("GITLAB_URL", "http://127.0.0.1").rstrip("/"),

@@ -56,7 +56,6 @@ class IssueEvent:
     action: str | None
     updated_at: datetime | None
     labels_added: frozenset[str] = frozenset()
-    labels_removed: frozenset[str] = frozenset()
     closed: bool = False
     reopened: bool = False
     kind: str = "issue"
@@ -206,12 +205,11 @@ def parse_issue_event(event: str, payload: dict) -> IssueEvent:
     changes = changes if isinstance(changes, dict) else {}
 
     added: set[str] = set()
-    removed: set[str] = set()
     label_change = _changed(changes, "labels")
     if label_change:
         prev = set(_label_titles(label_change[0], "changes.labels.previous") or ())
         cur = set(_label_titles(label_change[1], "changes.labels.current") or ())
-        added, removed = cur - prev, prev - cur
+        added = cur - prev
     elif action == "open":
         added = set(issue.labels)  # labels given at creation count as added
 
@@ -225,7 +223,6 @@ def parse_issue_event(event: str, payload: dict) -> IssueEvent:
         action=action,
         updated_at=_time(attrs.get("updated_at"), "object_attributes.updated_at"),
         labels_added=frozenset(added),
-        labels_removed=frozenset(removed),
         closed=closed and not reopened,
         reopened=reopened,
         description_changed=action != "open" and _changed(changes, "description") is not None,

@@ -8,33 +8,16 @@ retried after a crash between the two steps finds the marker on the note and doe
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Callable
 
 from .config import Config
 from .gitlab import GitLab, GitLabRefused, Issue
+from .markers import note_marker as marker
+from .markers import parse_note_marker as parse_marker
 from .render import incident_context
 from .routing import Effects, Reply
-from .state import IncidentState, render_block, state_scope, write_block
-
-_MARKER = re.compile(r"<!-- incident-bot:note ([^<>]*?) -->")
-
-
-def marker(kind: str, key: str, n: int | None = None, **extra: str) -> str:
-    parts = [f"kind={kind}"]
-    if n is not None:
-        parts.append(f"n={n}")
-    parts += [f"{k}={v}" for k, v in extra.items()]
-    parts.append(f"key={key}")
-    return f"<!-- incident-bot:note {' '.join(parts)} -->"
-
-
-def parse_marker(body: str) -> dict[str, str] | None:
-    m = _MARKER.search(body or "")
-    if not m:
-        return None
-    return dict(part.split("=", 1) for part in m.group(1).split() if "=" in part)
+from .state import ROLES, IncidentState, render_block, state_scope, write_block
 
 
 def managed_labels(cfg: Config) -> set[str]:
@@ -63,7 +46,7 @@ def label_changes(current: list[str], state: IncidentState, cfg: Config) -> tupl
 def desired_assignees(state: IncidentState) -> list[int]:
     """Role holders, CMOC first: GitLab Free keeps only the first assignee, and the CMOC matters most."""
     ids: list[int] = []
-    for role in ("cmoc", "smoc", "imoc"):
+    for role in ROLES:
         holder = state.roles.get(role)
         if holder and holder.id is not None and holder.id not in ids:
             ids.append(holder.id)
@@ -81,7 +64,6 @@ class IssueWriter:
         # A first attempt cannot have left a marker (a repeated delivery is stopped by the queue's dedupe and
         # the state's handled keys): only a retry reads the recent notes.
         self._keys: set[str] | None = None if check_markers else set()
-        self.notes_posted = 0
 
     def existing_keys(self) -> set[str]:
         """Keys of the bot's recent notes (read once per delivery, only when about to post, only on a retry)."""
@@ -102,7 +84,6 @@ class IssueWriter:
         body = reply.body.rstrip() + "\n\n" + marker(reply.kind, key, reply.n, **reply.extra)
         self.gl.create_note(self.issue.project_id, self.issue.iid, body, internal=internal)
         self._keys.add(key)
-        self.notes_posted += 1
         return True
 
     def apply(self, effects: Effects, key: str, *, internal: bool = False) -> None:

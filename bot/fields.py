@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
-from .timeutil import iso, parse_next
+from .timeutil import format_clock, iso, parse_next
 
 __all__ = [
     "Field",
@@ -26,21 +26,19 @@ __all__ = [
     "VERB_FIELDS",
     "POSTMORTEM_FIELDS",
     "KINDS",
-    "REGIONS",
     "validate_fields",
     "normalise_name",
     "fields_for",
 ]
 
-KINDS = ("text", "list", "int", "choice", "next", "region")
+KINDS = ("text", "list", "int", "choice", "next")
 MAX_INT = 10**9  # ticket counts and head counts; int() of a longer digit string can raise
-REGIONS = ("AMER", "EMEA", "APAC")
 
 
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str  # "text" | "list" | "int" | "choice" | "next" | "region"
+    kind: str  # "text" | "list" | "int" | "choice" | "next"
     help: str
     choices: tuple[str, ...] = ()
 
@@ -324,7 +322,7 @@ def _coerce(verb: str, field: Field, value: Any) -> Any:
         if isinstance(value, int):
             # YAML 1.1 reads an unquoted 14:30 as the base-60 integer 870; give the clock time back.
             if 60 <= value < 24 * 60:
-                return f"{value // 60:02d}:{value % 60:02d}"
+                return format_clock(value)
             raise FieldError(f"`{name}` must be a duration (45m, 1h30m), a time (14:30) or an ISO time, "
                              f"not `{value}`")
         text = _scalar_text(value)
@@ -347,12 +345,6 @@ def _coerce(verb: str, field: Field, value: Any) -> Any:
             if _norm_choice(choice) == wanted:
                 return choice
         raise FieldError(f"`{name}` cannot be `{text}`", list(field.choices))
-
-    if field.kind == "region":
-        upper = text.upper()
-        if upper in REGIONS:
-            return upper
-        raise FieldError(f"`{name}` cannot be `{text}`", list(REGIONS))
 
     return text  # text
 

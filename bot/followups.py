@@ -25,19 +25,21 @@ import logging
 from typing import TYPE_CHECKING
 
 from .gitlab import GitLabRefused, Issue
-from .neutralize import neutralize, one_line
-from .postmortem import (
-    ActionItem,
+from .markers import (
     action_marker,
     action_of,
     action_search,
+    postmortem_marker,
+    postmortem_of,
+    postmortem_search,
+)
+from .neutralize import neutralize, one_line
+from .postmortem import (
+    ActionItem,
     action_status,
     link_items,
     parse_actions,
     postmortem_assignee,
-    postmortem_marker,
-    postmortem_of,
-    postmortem_search,
     support_summary,
     tick_item,
 )

@@ -21,6 +21,8 @@ import logging
 import sys
 from typing import Any, Iterator
 
+from .timeutil import iso_ms
+
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "incident_bot_log_context", default=None
 )
@@ -61,7 +63,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ts = _dt.datetime.fromtimestamp(record.created, tz=_dt.timezone.utc)
         out: dict[str, Any] = {
-            "ts": ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z",
+            "ts": iso_ms(ts),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Iterable
 
-from .state import IncidentState
-from .timeutil import format_duration, human, parse_time
+from .state import ROLES, IncidentState
+from .timeutil import format_duration, human, parse_day, parse_time
 
 SECTION_TITLE = "follow-up actions"
 
@@ -40,42 +40,6 @@ _MAX_IID_DIGITS = 12
 _OWNER = re.compile(r"(?<![\w@])@([A-Za-z0-9_][A-Za-z0-9_.\-]*)(?<![.\-])")
 _DUE = re.compile(r"(?<!\S)due:\s?(\S+)", re.IGNORECASE)
 _LINE_END = re.compile(r"(\r\n|\n|\r)$")
-
-PM_MARKER = "<!-- incident-bot:postmortem-of project={project} iid={iid} -->"
-ACTION_MARKER = "<!-- incident-bot:action-of project={project} postmortem={postmortem} key={key} -->"
-_PM_MARKER = re.compile(r"<!-- incident-bot:postmortem-of project=(\d{1,18}) iid=(\d{1,18}) -->")
-_ACTION_MARKER = re.compile(r"<!-- incident-bot:action-of project=(\d{1,18}) postmortem=(\d{1,18}) "
-                            r"key=([\w\-]{1,64}) -->")
-
-
-# -- markers -------------------------------------------------------------------------------------
-def postmortem_marker(project_id: int, incident_iid: int) -> str:
-    return PM_MARKER.format(project=project_id, iid=incident_iid)
-
-
-def postmortem_search(project_id: int, incident_iid: int) -> str:
-    """Words for GitLab's issue `search`; the caller still checks the whole marker."""
-    return f"incident-bot:postmortem-of project={project_id} iid={incident_iid}"
-
-
-def postmortem_of(description: str | None) -> tuple[int, int] | None:
-    """(project id, incident iid) from a postmortem's marker. Only the first marker counts."""
-    m = _PM_MARKER.search(description or "")
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def action_marker(project_id: int, postmortem_iid: int, key: str) -> str:
-    return ACTION_MARKER.format(project=project_id, postmortem=postmortem_iid, key=key)
-
-
-def action_search(project_id: int, postmortem_iid: int) -> str:
-    return f"incident-bot:action-of project={project_id} postmortem={postmortem_iid}"
-
-
-def action_of(description: str | None) -> tuple[int, int, str] | None:
-    """(project id, postmortem iid, item key) from a follow-up issue's marker."""
-    m = _ACTION_MARKER.search(description or "")
-    return (int(m.group(1)), int(m.group(2)), m.group(3)) if m else None
 
 
 # -- the summary ---------------------------------------------------------------------------------
@@ -112,7 +76,7 @@ def support_summary(state: IncidentState) -> dict:
                      for h in state.handoffs if not h.get("internal")],
         "handoffs_internal": sum(1 for h in state.handoffs if h.get("internal")),
         "resources": [f"{role.upper()}: @{state.roles[role].username}"
-                      for role in ("cmoc", "smoc", "imoc") if role in state.roles],
+                      for role in ROLES if role in state.roles],
     }
     if not state.updates:
         summary["updates_on_time"] = None
@@ -303,15 +267,6 @@ def is_overdue(item: ActionItem, today: date) -> bool:
     return not item.done and due is not None and due < today
 
 
-def overdue_actions(items: Iterable[ActionItem], today: date) -> list[ActionItem]:
-    """Open items whose due date has passed (a day after it), in the order they appear."""
-    return [item for item in items if is_overdue(item, today)]
-
-
-def overdue_reminder_key(postmortem_iid: int, item: ActionItem, today: date) -> str:
-    """One reminder a day per item: a note marker / state reminder key that changes daily."""
-    return f"action-overdue-{postmortem_iid}-{item.key}-{today.isoformat()}"
-
 
 def action_status(items: Iterable[ActionItem], today: date) -> dict[str, list[ActionItem]]:
     """{"open", "overdue", "done"}; an overdue item is listed under overdue, not open."""
@@ -327,31 +282,7 @@ def action_status(items: Iterable[ActionItem], today: date) -> dict[str, list[Ac
 
 
 # -- overdue follow-up issues (the scheduled check) ------------------------------------------------
-REMINDED_MARKER = "<!-- incident-bot:action-reminded {day} -->"
-_REMINDED = re.compile(r"<!-- incident-bot:action-reminded (\d{4}-\d{2}-\d{2}) -->")
-
-
 def followup_overdue(due_date: str | None, today: date) -> bool:
     """A follow-up issue is overdue from the day after its due date."""
-    try:
-        return due_date is not None and date.fromisoformat(due_date) < today
-    except ValueError:
-        return False
-
-
-def reminded_on(description: str | None) -> date | None:
-    """The last day a follow-up issue was reminded (kept in its description, so the check reads nothing else)."""
-    m = _REMINDED.search(description or "")
-    try:
-        return date.fromisoformat(m.group(1)) if m else None
-    except ValueError:  # anyone who can edit the follow-up can write 2026-99-99 there
-        return None
-
-
-def mark_reminded(description: str | None, today: date) -> str:
-    """Record today's reminder in the follow-up's description; only the bot's marker line changes."""
-    text = description or ""
-    line = REMINDED_MARKER.format(day=today.isoformat())
-    if _REMINDED.search(text):
-        return _REMINDED.sub(line, text, count=1)
-    return text.rstrip("\n") + "\n\n" + line + "\n"
+    due = parse_day(due_date)
+    return due is not None and due < today

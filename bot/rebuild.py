@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from .config import Config
-from .executor import parse_marker
 from .gitlab import Issue, Note
-from .state import ROLE_NAMES, IncidentState, Role, valid_username
+from .markers import parse_note_marker as parse_marker
+from .state import ROLES, IncidentState, Role, valid_username
 from .timeutil import iso
 
 
@@ -60,7 +60,7 @@ def rebuild_state(issue: Issue, notes: list[Note], cfg: Config, bot_username: st
             n = mark.get("n", "")
             state.update_count = max(state.update_count, int(n) if n.isdigit() else 0)
             state.last_update_at = at
-        elif kind == "role" and mark.get("role") in ROLE_NAMES:
+        elif kind == "role" and mark.get("role") in ROLES:
             user = mark.get("user", "-")
             if user == "-":
                 state.roles.pop(mark["role"], None)

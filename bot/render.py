@@ -9,7 +9,6 @@ and the incident title in :func:`incident_context`.
 
 from __future__ import annotations
 
-import importlib.resources
 import re
 from datetime import datetime
 from pathlib import Path
@@ -20,13 +19,14 @@ from jinja2 import (
     ChoiceLoader,
     Environment,
     FileSystemLoader,
+    PackageLoader,
     StrictUndefined,
-    TemplateNotFound,
     Undefined,
 )
 
 from .neutralize import neutralize, neutralize_note, one_line
 from .state import IncidentState
+from .state_schema import ROLES
 from .timeutil import format_duration, human, parse_next, parse_time, utcnow
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "NOT_PROVIDED",
     "STATUS_TEXT",
     "incident_context",
-    "bundled_templates_dir",
 ]
 
 NOT_PROVIDED = "_not provided_"
@@ -58,53 +57,14 @@ TEMPLATE_FOR_VERB = {
     "postmortem": "support_summary.md.j2",
 }
 
-ROLE_ORDER = ("cmoc", "smoc", "imoc")
-
-
 # -- where the bundled templates are ---------------------------------------------------------------
-class _TraversableLoader(BaseLoader):
-    """Loads templates from an importlib.resources Traversable (a directory, or inside a zip)."""
-
-    def __init__(self, root: Any):
-        self.root = root
-
-    def get_source(self, environment: Environment, template: str):
-        node = self.root
-        for part in template.split("/"):
-            if part in ("", ".", ".."):
-                raise TemplateNotFound(template)
-            node = node.joinpath(part)
-        try:
-            if not node.is_file():
-                raise TemplateNotFound(template)
-            source = node.read_text(encoding="utf-8")
-        except (OSError, FileNotFoundError):
-            raise TemplateNotFound(template) from None
-        return source, None, lambda: True
-
-    def list_templates(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if p.name.endswith(".j2"))
-
-
-def _source_templates_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "templates"
-
-
-def _bundled_root() -> Any:
-    """The installed package ``bot.templates``, or the repository's ``templates/`` when run from source."""
+def _bundled_loader() -> BaseLoader:
+    """The templates shipped as the package ``bot.templates``; from a source checkout, where that package
+    is the repository's top-level ``templates/`` (see pyproject.toml), that folder."""
     try:
-        root = importlib.resources.files("bot.templates")
-        if root.joinpath("initial_status_update.md.j2").is_file():
-            return root
-    except (ModuleNotFoundError, TypeError, FileNotFoundError):
-        pass
-    return _source_templates_dir()
-
-
-def bundled_templates_dir() -> Path | None:
-    """The bundled templates as a filesystem path when they are on disk (for listing/copying)."""
-    root = _bundled_root()
-    return root if isinstance(root, Path) else (Path(str(root)) if Path(str(root)).is_dir() else None)
+        return PackageLoader("bot", "templates")
+    except ValueError:  # bot/templates does not exist: running from the source tree
+        return FileSystemLoader(str(Path(__file__).resolve().parent.parent / "templates"))
 
 
 # -- filters -----------------------------------------------------------------------------------------
@@ -271,8 +231,7 @@ class Renderer:
         loaders: list[BaseLoader] = []
         if templates_dir:
             loaders.append(FileSystemLoader(str(templates_dir)))
-        root = _bundled_root()
-        loaders.append(FileSystemLoader(str(root)) if isinstance(root, Path) else _TraversableLoader(root))
+        loaders.append(_bundled_loader())
         self.templates_dir = templates_dir
         self.env = Environment(
             loader=ChoiceLoader(loaders),
@@ -283,7 +242,7 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self.env.filters.update(FILTERS)
-        self.env.globals.update({"NOT_PROVIDED": NOT_PROVIDED, "INTERNAL_ONLY": INTERNAL_ONLY, "ROLE_ORDER": ROLE_ORDER})
+        self.env.globals.update({"NOT_PROVIDED": NOT_PROVIDED, "INTERNAL_ONLY": INTERNAL_ONLY, "ROLE_ORDER": ROLES})
 
     def render(self, name: str, **ctx: Any) -> str:
         """Render one template. ``now`` defaults to the current time, formatted."""
@@ -293,10 +252,6 @@ class Renderer:
             ctx["now"] = human(ctx["now"])
         text = self.env.get_template(name).render(**ctx)
         return _tidy(neutralize_note(text))
-
-    def render_verb(self, verb: str, **ctx: Any) -> str:
-        """Render the framework template of a command verb (see TEMPLATE_FOR_VERB)."""
-        return self.render(TEMPLATE_FOR_VERB[verb], **ctx)
 
     def list_templates(self) -> list[str]:
         return sorted(set(self.env.list_templates(filter_func=lambda n: n.endswith(".j2"))))
@@ -322,7 +277,7 @@ def incident_context(state: IncidentState, *, iid: int, title: str, now: datetim
         "duration": duration,
         "update_number": state.update_count,
         "region": state.region.upper() if state.region else None,
-        "roles": {role: state.holder(role) for role in ROLE_ORDER},
+        "roles": {role: state.holder(role) for role in ROLES},
         "tickets": state.tickets,
         "peak_tickets": state.peak_tickets,
         "internal_only": list(state.internal_only),  # facts only internal notes hold (see IncidentState)

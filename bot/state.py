@@ -13,38 +13,29 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
-from .timeutil import iso, parse_time
+from .markers import BEGIN, END, LEAD, SIG_PREFIX, STATE_PREFIX, STATE_SUFFIX
+from .state_schema import (
+    CHECKS,
+    HANDLED_KEEP,
+    ROLES,
+    SEVERITIES,
+    STATUSES,
+    TIME_FIELDS,
+    Role,
+    valid_username,
+)
+from .timeutil import iso
 
-BEGIN = "<!-- incident-bot:begin -->"
-END = "<!-- incident-bot:end -->"
-STATE_PREFIX = "<!-- incident-bot:state "
-STATE_SUFFIX = " -->"
 SCHEMA_VERSION = 1
-
-# The marker lines start with an invisible zero-width space: a line that starts with `<` opens an HTML
-# block for GitLab's quick-action extractor (up to 16.6: from `<tag>` to any later `</tag>` line), and
-# a person's `</x>` line would end it, changing what GitLab reads as code in the person's text. Blocks
-# written before (markers at column 0) are still read and replaced.
-LEAD = "\u200b"
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
-# How many handled command keys to remember; older keys are covered by the note markers.
-HANDLED_KEEP = 200
-# The state comment reads `<!-- incident-bot:state hmac-sha256=<hex> {json} -->`.
-SIG_PREFIX = "hmac-sha256="
 
-# Facts that may be recorded as "given only in internal notes" (their values never enter the block).
-INTERNAL_FACTS = ("tickets",)
-
-TIME_FIELDS = ("detected_at", "initial_update_at", "last_update_at", "next_update_due", "mitigated_at",
-               "resolved_at", "region_since")
-
-
-@dataclass
-class Role:
-    username: str
-    id: int | None = None
+# Role, the vocabulary and valid_username live in bot/state_schema.py; importers may take them from here.
+__all__ = [
+    "BlockError", "IncidentState", "Role", "UnverifiedState", "ROLES", "SEVERITIES", "STATUSES",
+    "read_block", "render_block", "sign", "state_scope", "valid_username", "write_block",
+]
 
 
 @dataclass
@@ -123,152 +114,13 @@ class IncidentState:
         if schema != SCHEMA_VERSION:
             raise ValueError(f"unknown state schema {schema!r}")
         kwargs: dict[str, Any] = {}
-        for name, check in _CHECKS.items():
+        for name, check in CHECKS.items():
             if name in data:
                 kwargs[name] = check(data[name], name)
         state = cls(**kwargs)
-        if state.status not in ("active", "mitigated", "resolved") or state.severity not in (1, 2, 3):
+        if state.status not in STATUSES or state.severity not in SEVERITIES:
             raise ValueError("state has an invalid status or severity")
         return state
-
-
-# -- type checks for from_json (each raises ValueError naming the field) ---------------------------
-# GitLab usernames: letters, digits, '_', '.', '-', not starting with '-'. `all` is GitLab's mention of
-# every member, never a person.
-_USERNAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]{0,254}")
-ROLE_NAMES = ("cmoc", "smoc", "imoc")
-
-
-def _int(value: Any, name: str, *, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}")
-    return value
-
-
-def _opt_int(minimum: int):
-    return lambda value, name: None if value is None else _int(value, name, minimum=minimum)
-
-
-def _str(value: Any, name: str, limit: int = 200) -> str:
-    if not isinstance(value, str) or len(value) > limit:
-        raise ValueError(f"{name} must be a string of at most {limit} characters")
-    return value
-
-
-def _opt_str(value: Any, name: str) -> str | None:
-    return None if value is None else _str(value, name)
-
-
-def valid_username(value: Any) -> bool:
-    return isinstance(value, str) and bool(_USERNAME.fullmatch(value)) and value.lower() != "all"
-
-
-def _username(value: Any, name: str) -> str | None:
-    if value is None:
-        return None
-    if not valid_username(value):
-        raise ValueError(f"{name} must be a GitLab username")
-    return value
-
-
-def _time(value: Any, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_time(_str(value, name, 40))
-    except ValueError as exc:
-        raise ValueError(f"{name} must be an ISO 8601 time") from exc
-
-
-def _status(value: Any, name: str) -> str:
-    if value not in ("active", "mitigated", "resolved"):
-        raise ValueError(f"{name} must be active, mitigated or resolved")
-    return value
-
-
-def _severity(value: Any, name: str) -> int:
-    if _int(value, name, minimum=1) > 3:
-        raise ValueError(f"{name} must be 1, 2 or 3")
-    return value
-
-
-def _roles(value: Any, name: str) -> dict[str, Role]:
-    if not isinstance(value, dict):
-        raise ValueError(f"{name} must be an object")
-    roles = {}
-    for role, holder in value.items():
-        if role not in ROLE_NAMES or not isinstance(holder, dict):
-            raise ValueError(f"{name}: unknown role {role!r} or holder not an object")
-        username = _username(holder.get("username"), f"{name}.{role}.username")
-        if username is None:
-            raise ValueError(f"{name}.{role}.username is missing")
-        roles[role] = Role(username, _opt_int(1)(holder.get("id"), f"{name}.{role}.id"))
-    return roles
-
-
-def _records(*keys: str):
-    """A list of objects whose known keys hold ints, ISO strings or short strings."""
-    def check(value: Any, name: str) -> list[dict[str, Any]]:
-        if not isinstance(value, list) or len(value) > 10_000:
-            raise ValueError(f"{name} must be a list")
-        out = []
-        for item in value:
-            if not isinstance(item, dict):
-                raise ValueError(f"{name} must hold objects")
-            if "internal" in keys and item.get("internal") is True:
-                out.append({"internal": True})  # given in an internal note: counted, never described
-                continue
-            record = {}
-            for key in keys:
-                v = item.get(key)
-                if key == "internal":
-                    if v is not None:
-                        raise ValueError(f"{name}.internal must be true")
-                elif key == "n":
-                    record[key] = _int(v, f"{name}.n")
-                else:
-                    record[key] = _opt_str(v, f"{name}.{key}")
-            out.append(record)
-        return out
-    return check
-
-
-def _reminders(value: Any, name: str) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and len(v) <= 40
-                                              for k, v in value.items()):
-        raise ValueError(f"{name} must map strings to times")
-    return dict(value)
-
-
-def _handled(value: Any, name: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(k, str) and len(k) <= 200 for k in value):
-        raise ValueError(f"{name} must be a list of strings")
-    return list(value[-HANDLED_KEEP:])
-
-
-def _internal_only(value: Any, name: str) -> list[str]:
-    if not isinstance(value, list) or not all(fact in INTERNAL_FACTS for fact in value):
-        raise ValueError(f"{name} must list facts given only in internal notes")
-    return list(value)
-
-
-_CHECKS: dict[str, Callable[[Any, str], Any]] = {
-    "status": _status,
-    "severity": _severity,
-    **{name: _time for name in TIME_FIELDS},
-    "roles": _roles,
-    "region": lambda v, n: None if v is None else _str(v, n, 64),
-    "author": _username,
-    "update_count": _int,
-    "updates": _records("n", "at", "due"),
-    "handoffs": _records("from", "to", "at", "internal"),
-    "tickets": _opt_int(0),
-    "peak_tickets": _opt_int(0),
-    "postmortem_iid": _opt_int(1),
-    "reminders": _reminders,
-    "handled": _handled,
-    "internal_only": _internal_only,
-}
 
 
 # -- the block in the description ----------------------------------------------------

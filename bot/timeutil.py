@@ -7,7 +7,7 @@ match the same run; the text is stripped first) and None, never an exception, fo
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 UTC = timezone.utc
 
@@ -76,12 +76,9 @@ def parse_next(text: str, now: datetime) -> datetime | None:
             return now + delta
         except OverflowError:  # 999999h from a time near the end of the calendar
             return None
-    clock = _CLOCK.fullmatch(text)
-    if clock:
-        h, mi = int(clock.group(1)), int(clock.group(2))
-        if h > 23 or mi > 59:
-            return None
-        at = now.replace(hour=h, minute=mi, second=0, microsecond=0)
+    minutes = parse_clock(text)
+    if minutes is not None:
+        at = now.replace(hour=minutes // 60, minute=minutes % 60, second=0, microsecond=0)
         return at if at > now else at + timedelta(days=1)
     if len(text) > _MAX_TIMESTAMP_CHARS:  # fromisoformat reads "1111...1" (any length) as a time
         return None
@@ -89,6 +86,52 @@ def parse_next(text: str, now: datetime) -> datetime | None:
         return parse_time(text)
     except ValueError:
         return None
+
+
+def parse_clock(text: str, *, midnight_24: bool = False) -> int | None:
+    """'HH:MM' (optionally ' UTC') -> minutes after midnight; None when it is not a clock time.
+    With midnight_24, '24:00' is accepted as midnight (a shift's end)."""
+    m = _CLOCK.fullmatch(text.strip()) if isinstance(text, str) else None
+    if not m:
+        return None
+    h, mi = int(m.group(1)), int(m.group(2))
+    if midnight_24 and (h, mi) == (24, 0):
+        return 0
+    return h * 60 + mi if h <= 23 and mi <= 59 else None
+
+
+def format_clock(minutes: int) -> str:
+    """Minutes after midnight -> 'HH:MM'."""
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def parse_day(text: str | None) -> date | None:
+    """'YYYY-MM-DD' -> date; None for anything else (a person can write 2026-99-99)."""
+    try:
+        return date.fromisoformat(text) if isinstance(text, str) and len(text) == 10 else None
+    except ValueError:
+        return None
+
+
+def iso_ms(dt: datetime) -> str:
+    """Millisecond precision with Z, for log lines."""
+    dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def short_duration(delta: timedelta) -> str:
+    """'45s', '4m', '1h5m', '1d2h': compact, for the scheduled check's skip reasons."""
+    secs = max(0, int(delta.total_seconds()))
+    if secs < 60:
+        return f"{secs}s"
+    days, rest = divmod(secs // 60, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{days}d"] if days else []
+    if hours:
+        parts.append(f"{hours}h")
+    if minutes and not days:
+        parts.append(f"{minutes}m")
+    return "".join(parts) or "0m"
 
 
 def format_duration(delta: timedelta) -> str:

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.cli import main
-from bot.executor import parse_marker
 from bot.gitlab import GitLab
+from bot.markers import parse_note_marker as parse_marker
 from bot.state import IncidentState, Role, render_block, state_scope, write_block
 from bot.statekey import ensure_state_key
 from bot.timeutil import iso, utcnow
@@ -374,7 +374,8 @@ def test_json_output_shape(world, run):
 # -- races and failures -----------------------------------------------------------------------------------
 def test_incident_updated_after_the_listing_is_not_overwritten(world, monkeypatch):
     """The block is read again right before writing: a command handled meanwhile is kept."""
-    from bot.cadence_run import Report, check_issue
+    from bot.cadence_check import check_issue
+    from bot.cadence_report import Report
     from bot.config import load_config
     from bot.render import Renderer
 

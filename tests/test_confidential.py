@@ -16,7 +16,7 @@ from datetime import timedelta
 import requests
 
 from bot.cli import main
-from bot.executor import parse_marker
+from bot.markers import parse_note_marker as parse_marker
 from bot.timeutil import iso, utcnow
 
 INTERNAL_ONLY = "_given in internal notes_"

@@ -13,7 +13,7 @@ import uuid
 from test_postmortem_flow import ACTION, PM, followups, postmortems, resolved_incident, set_actions
 from world import SECRET
 
-from bot.executor import parse_marker
+from bot.markers import parse_note_marker as parse_marker
 
 
 def refusals(world, iid):

@@ -6,19 +6,13 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from bot.markers import action_marker, action_of, postmortem_marker, postmortem_of, reminded_on
 from bot.postmortem import (
-    action_marker,
-    action_of,
     action_status,
     link_items,
-    overdue_actions,
-    overdue_reminder_key,
     parse_actions,
     parse_item,
     postmortem_assignee,
-    postmortem_marker,
-    postmortem_of,
-    reminded_on,
     split_lines,
     support_summary,
     tick_item,
@@ -186,12 +180,8 @@ def test_overdue_and_status():
     # the link is only read at the end of a line: "Late → #1 due:..." keeps its link in the text
     items = parse_actions(doc)
     today = date(2026, 12, 2)
-    assert [i.due for i in overdue_actions(items, today)] == ["2026-12-01", "2026-11-30"]
     status = action_status(items, today)
     assert [len(status[k]) for k in ("open", "overdue", "done")] == [2, 2, 1]
-    key = overdue_reminder_key(9, items[1], today)
-    assert key == f"action-overdue-9-{items[1].key}-2026-12-02"
-    assert key != overdue_reminder_key(9, items[1], today + timedelta(days=1))
 
 
 # -- person text of any shape is read in linear time, and never raises (issue 12, item 5) ----------------

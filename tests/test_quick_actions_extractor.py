@@ -2,7 +2,8 @@
 
 import pytest
 
-from bot.state import BEGIN, END, IncidentState, read_block, render_block, write_block
+from bot.markers import BEGIN, END
+from bot.state import IncidentState, read_block, render_block, write_block
 from sandbox.extractor import extract, remove
 
 KEY = "k" * 32  # the state key the blocks in these tests are signed with

@@ -3,10 +3,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from bot.markers import BEGIN, END, STATE_PREFIX
 from bot.state import (
-    BEGIN,
-    END,
-    STATE_PREFIX,
     BlockError,
     IncidentState,
     Role,

@@ -18,7 +18,7 @@ from datetime import timedelta
 import pytest
 
 from bot.cli import main
-from bot.executor import parse_marker
+from bot.markers import parse_note_marker as parse_marker
 from bot.timeutil import iso, utcnow
 from sandbox import MAINTAINER
 

@@ -42,3 +42,22 @@ def test_next_shapes():
     assert parse_next("14:30 UTC", NOW) == NOW.replace(hour=14, minute=30)
     assert parse_next("2026-12-01T12:00:00Z", NOW) == NOW.replace(hour=12)
     assert parse_next("999999h", NOW) == NOW + timedelta(hours=999999)  # odd, but a time
+
+
+def test_one_clock_parser_for_next_and_shift_times():
+    from bot.timeutil import format_clock, parse_clock
+    assert parse_clock("14:30") == 870 and parse_clock(" 7:05 UTC ") == 425
+    assert parse_clock("24:00") is None and parse_clock("24:00", midnight_24=True) == 0
+    assert parse_clock("23:60") is None and parse_clock("25:00", midnight_24=True) is None
+    assert parse_clock("1430") is None and parse_clock(870) is None
+    assert format_clock(870) == "14:30" and format_clock(0) == "00:00"
+
+
+def test_days_and_short_durations():
+    from datetime import date, timedelta
+
+    from bot.timeutil import parse_day, short_duration
+    assert parse_day("2026-12-01") == date(2026, 12, 1)
+    assert parse_day("2026-99-99") is None and parse_day(None) is None and parse_day("2026-12-01x") is None
+    assert [short_duration(timedelta(seconds=s)) for s in (-5, 45, 240, 3900, 93600)] == ["0s", "45s", "4m", "1h5m",
+                                                                                         "1d2h"]

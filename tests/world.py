@@ -10,7 +10,7 @@ import os
 
 from bot.config import load_config
 from bot.events import parse_delivery
-from bot.executor import parse_marker
+from bot.markers import parse_note_marker as parse_marker
 from bot.process import process_event
 from bot.state import read_block, state_scope
 from bot.statekey import ensure_state_key

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 
 from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply
+from ..state import ROLES
 
 commands = CommandRegistry()
 
 _USERNAME = re.compile(r"^@?([A-Za-z0-9_][A-Za-z0-9_.\-]*)$")
 ROLE_WORDS = ["@username", "me", "release"]
-ROLES = ("cmoc", "smoc", "imoc")
 
 
 def named_users(commands) -> list[str]:

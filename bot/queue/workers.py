@@ -17,10 +17,12 @@ import random
 import threading
 import time
 import uuid
+from datetime import datetime
 from typing import Any, Callable
 
 from bot import metrics
 from bot.logs import log_context
+from bot.timeutil import UTC, iso
 
 from .errors import PermanentError, QueueUnavailable, RetryableError, _error_text
 from .keys import dedupe_key
@@ -42,7 +44,7 @@ SETTINGS: dict[str, Any] = {
 
 
 def _iso(ts: float | None) -> str | None:
-    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    return None if ts is None else iso(datetime.fromtimestamp(ts, UTC))
 
 
 def open_store(url: str | None, sqlite_path: str, synchronous: str = "FULL", name: str = "incident-bot") -> Store:

@@ -1,0 +1,209 @@
+"""The shape of the settings file, and its check: every key at every level, every type and range.
+
+Pure. :func:`check` walks what a person wrote (before it is merged with the defaults) against
+:data:`SCHEMA` and raises :class:`ConfigError` naming the key path of the first problem
+(``unknown setting 'queue.workerz'; valid: ...``). Nothing is silently replaced: a value out of range is
+an error, not a default. Severity keys may be written ``1`` or ``"1"``; they come back as ints.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from .state_schema import ROLES, SEVERITIES, STATUSES
+from .timeutil import parse_clock
+
+ACCESS_LEVELS = (10, 15, 20, 30, 40, 50)  # guest, planner, reporter, developer, maintainer, owner
+_HHMM = re.compile(r"\d{1,2}:\d{2}")  # the shape; parse_clock checks the range
+
+
+class ConfigError(ValueError):
+    """The configuration file or environment is invalid."""
+
+
+Check = Callable[[Any, str], Any]  # (value, key path) -> the value to keep; raises ConfigError
+
+
+# -- leaf checks ------------------------------------------------------------------------------------
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def whole(minimum: int, maximum: int | None = None) -> Check:
+    def check(value: Any, path: str) -> int:
+        if not _is_int(value) or value < minimum or (maximum is not None and value > maximum):
+            span = f"from {minimum} to {maximum}" if maximum is not None else f"of {minimum} or more"
+            raise ConfigError(f"{path}: expected a whole number {span}, got {value!r}")
+        return value
+    return check
+
+
+def number(minimum: float, *, above: bool = False, optional: bool = False) -> Check:
+    """A number >= minimum (> minimum when above); None too when optional."""
+    def check(value: Any, path: str) -> float | None:
+        if value is None and optional:
+            return None
+        ok = (_is_int(value) or isinstance(value, float)) and (value > minimum if above else value >= minimum)
+        if not ok:
+            bound = f"more than {minimum}" if above else f"{minimum} or more"
+            raise ConfigError(f"{path}: expected a number {bound}{' or null' if optional else ''}, got {value!r}")
+        return value
+    return check
+
+
+def text(*, optional: bool = False) -> Check:
+    def check(value: Any, path: str) -> str | None:
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{path}: expected a non-empty string{' or null' if optional else ''}, got {value!r}")
+        return value
+    return check
+
+
+def one_of(*choices: Any) -> Check:
+    def check(value: Any, path: str) -> Any:
+        if value not in choices or isinstance(value, bool):
+            raise ConfigError(f"{path}: expected one of {', '.join(map(str, choices))}, got {value!r}")
+        return value
+    return check
+
+
+def hhmm(value: Any, path: str) -> str:
+    """'HH:MM' in 00:00-24:00 (24:00 is midnight)."""
+    if not isinstance(value, str) or not _HHMM.fullmatch(value) or parse_clock(value, midnight_24=True) is None:
+        quote = " (quote it: YAML reads an unquoted 07:00 as a number)" if _is_int(value) else ""
+        raise ConfigError(f"{path}: expected a time HH:MM, got {value!r}{quote}")
+    return value
+
+
+def minutes_of(value: str) -> int:
+    """'HH:MM' (checked by :func:`hhmm`) -> minutes after midnight, 24:00 being 0."""
+    return parse_clock(value, midnight_24=True)
+
+
+def projects(value: Any, path: str) -> list:
+    if not isinstance(value, list) or not all(_is_int(p) or (isinstance(p, str) and p.strip()) for p in value):
+        raise ConfigError(f"{path}: expected a list of project ids or paths, got {value!r}")
+    return value
+
+
+def region_name(name: Any, path: str) -> str:
+    # The bot reads `handoff emea` and region labels as upper case: a lower-case name could never match.
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Z][A-Z0-9_-]*", name):
+        hint = f" (did you mean {name.upper()}?)" if isinstance(name, str) and name.upper() != name else ""
+        raise ConfigError(f"{path}: a region name is upper-case letters, digits, - or _{hint}")
+    return name
+
+
+# -- maps -------------------------------------------------------------------------------------------
+def _mapping(value: Any, path: str) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+    return value
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def fields(spec: dict[str, Any]) -> Check:
+    """A mapping with these keys only (each optional here: the defaults fill the rest)."""
+    def check(value: Any, path: str) -> dict:
+        out = {}
+        for key, item in _mapping(value, path).items():
+            if key not in spec:
+                raise ConfigError(f"unknown setting '{_join(path, key)}'; valid: {', '.join(map(str, spec))}")
+            out[key] = walk(spec[key], item, _join(path, key))
+        return out
+    return check
+
+
+def by_severity(item: Check) -> Check:
+    def check(value: Any, path: str) -> dict:
+        out = {}
+        for key, v in _mapping(value, path).items():
+            sev = key if _is_int(key) else (int(key) if isinstance(key, str) and key.strip().isdigit() else None)
+            if sev not in SEVERITIES:
+                raise ConfigError(f"{_join(path, key)}: unknown severity; valid: 1, 2, 3")
+            out[sev] = item(v, _join(path, key))
+        return out
+    return check
+
+
+def regions(value: Any, path: str) -> dict:
+    shifts = _mapping(value, path)
+    if not shifts:
+        raise ConfigError(f"{path}: expected at least one region with its shift")
+    shape = fields({"start": hhmm, "end": hhmm})
+    out = {}
+    for name, shift in shifts.items():
+        region_name(name, _join(path, name))
+        out[name] = shape(shift, _join(path, name))
+        for part in ("start", "end"):
+            if part not in out[name]:
+                raise ConfigError(f"{_join(path, name)}.{part}: missing")
+    return out
+
+
+def region_labels(value: Any, path: str) -> dict:
+    out = {}
+    for name, label in _mapping(value, path).items():
+        region_name(name, _join(path, name))
+        out[name] = text()(label, _join(path, name))
+    return out
+
+
+def walk(spec: Any, value: Any, path: str) -> Any:
+    return fields(spec)(value, path) if isinstance(spec, dict) else spec(value, path)
+
+
+_positive_minutes = whole(1)
+
+SCHEMA: dict[str, Any] = {
+    "command_prefix": text(),
+    "default_severity": one_of(*SEVERITIES),
+    "min_access_level": one_of(*ACCESS_LEVELS),
+    "max_body_bytes": whole(1),
+    "max_commands_per_note": whole(1),
+    "max_action_items_per_edit": whole(1),
+    "gitlab_timeout_seconds": number(0, above=True),
+    "templates_dir": text(optional=True),
+    "projects": projects,
+    "labels": {
+        "incident": text(),
+        "severity": by_severity(text()),
+        "status": {status: text() for status in STATUSES},
+        "role": {role: text() for role in ROLES},
+        "region": region_labels,
+        "postmortem": text(),
+        "postmortem_action": text(),
+    },
+    "cadence": {"active": by_severity(_positive_minutes), "mitigated": by_severity(_positive_minutes)},
+    "response_target": by_severity(_positive_minutes),
+    "regions": regions,
+    "handoff_lead_minutes": whole(0),
+    "role_release_after_hours": number(0, above=True),
+    "stale_mitigation_hours": number(0, above=True),
+    "queue": {
+        "url": text(optional=True),
+        "name": text(),
+        "sqlite_path": text(),
+        "sqlite_synchronous": one_of("FULL", "NORMAL"),
+        "workers": whole(1),
+        "dedupe_hours": number(0, above=True),
+        "max_retries": whole(0),
+        "retry_base_seconds": number(0, above=True),
+        "retry_max_seconds": number(0, above=True),
+        "retry_after_max_seconds": number(0),
+        "lease_seconds": number(0, above=True),
+        "poll_seconds": number(0, above=True),
+        "done_retention_hours": number(0, optional=True),
+    },
+}
+
+
+def check(loaded: Any) -> dict:
+    """What a person wrote -> the same settings, checked, with severity keys as ints."""
+    return walk(SCHEMA, loaded, "")
