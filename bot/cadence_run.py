@@ -49,8 +49,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
-import gitlab as _pygitlab
-
 from .cadence import Reminder, Skip, check_incident, mark_sent
 from .config import Config, ConfigError, load_config
 from .executor import IssueWriter, marker
@@ -155,8 +153,7 @@ def _answered(exc: Exception) -> bool:
     """True when GitLab answered with an error status (so a refused write did not happen)."""
     if isinstance(exc, GitLabRefused):
         return True
-    cause = exc.__cause__
-    return isinstance(cause, _pygitlab.GitlabError) and getattr(cause, "response_code", None) is not None
+    return getattr(exc, "answered", False)
 
 
 def _fatal(exc: Exception) -> bool:

@@ -8,34 +8,17 @@ retried after a crash between the two steps finds the marker on the note and doe
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Callable
 
 from .config import Config
 from .gitlab import GitLab, GitLabRefused, Issue
+from .markers import marker, parse_marker
 from .render import incident_context
 from .routing import Effects, Reply
 from .state import IncidentState, render_block, state_scope, write_block
 
-_MARKER = re.compile(r"<!-- incident-bot:note ([^<>]*?) -->")
-
-
-def marker(kind: str, key: str, n: int | None = None, **extra: str) -> str:
-    parts = [f"kind={kind}"]
-    if n is not None:
-        parts.append(f"n={n}")
-    parts += [f"{k}={v}" for k, v in extra.items()]
-    parts.append(f"key={key}")
-    return f"<!-- incident-bot:note {' '.join(parts)} -->"
-
-
-def parse_marker(body: str) -> dict[str, str] | None:
-    m = _MARKER.search(body or "")
-    if not m:
-        return None
-    return dict(part.split("=", 1) for part in m.group(1).split() if "=" in part)
-
+__all__ = ["IssueWriter", "label_changes", "managed_labels", "marker", "parse_marker"]
 
 def managed_labels(cfg: Config) -> set[str]:
     labels = cfg.labels

@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from .config import Config
-from .executor import parse_marker
-from .gitlab import Issue, Note
+from .markers import parse_marker
+from .records import Issue, Note
 from .state import ROLE_NAMES, IncidentState, Role, valid_username
 from .timeutil import iso
 
