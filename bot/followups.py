@@ -45,7 +45,7 @@ from .render import incident_context
 from .routing import Reply
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .process import Delivery
+    from .session import IncidentSession as Delivery
 
 log = logging.getLogger("incident_bot")
 

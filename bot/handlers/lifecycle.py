@@ -39,6 +39,11 @@ def resolve_incident(ctx: Context, args: tuple[str, ...], fields: dict) -> Effec
     return resolve(ctx, fields, close=True)
 
 
+@router.trigger("closed", stands_for="resolving an incident (closing it)")
+def issue_closed(event, cfg) -> bool:
+    return event.closed
+
+
 @router.register("closed")
 def resolve_on_close(ctx: Context, event) -> Effects:
     """A person closed the issue while the incident was open: that is a resolution."""
