@@ -143,3 +143,23 @@ def test_real_changes_by_a_developer_still_act(world):
     assert world.state(iid).severity == 2 and "initial" in world.kinds(iid)
     world.edit_issue(iid, who="bob", state_event="close")
     assert world.state(iid).status == "resolved" and len(postmortems(world)) == 1
+
+
+def test_who_changed_it_is_read_in_the_same_round_trip_as_the_issue(world):
+    iid = world.create_issue(who="alice")
+    world.deliver_by_hand()
+    start = len(world.sb.deliveries)
+    world.edit_issue(iid, who="bob", labels=["incident"])
+    world.sb.latency = 0.2  # reads made one after another could not overlap
+    with world.sb.lock:
+        world.sb.calls.clear()
+    assert world.process(start)[0] == "handled: incident_labeled"
+    with world.sb.lock:
+        calls = [c for c in world.sb.calls if c["user"] == "incident-bot"]
+    first_write = min(c["started"] for c in calls if c["method"] != "GET")
+    reads = [c for c in calls if c["method"] == "GET" and c["started"] < first_write
+             and not c["path"].endswith("/user")]  # the bot's own user: read once per process
+    issue = f"/projects/{world.pid}/issues/{iid}"
+    assert sorted(c["path"].split("/api/v4")[-1] for c in reads) == sorted(
+        [issue, issue + "/resource_label_events", f"/projects/{world.pid}/members/all/{world.users['bob']['id']}"])
+    assert max(c["started"] for c in reads) < min(c["ts"] for c in reads)  # one round trip
