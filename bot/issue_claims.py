@@ -104,8 +104,11 @@ def _state_claim(event: IssueEvent, closed: bool, rec: Records) -> tuple[IssueEv
     return _with(event, last.user, last.created_at), ""
 
 
-def _edit_claim(event: IssueEvent, rec: Records) -> tuple[IssueEvent | None, str]:
-    edits = [n for n in rec.notes or [] if n.system and n.body.startswith(DESCRIPTION_NOTE)]
+def _edit_claim(event: IssueEvent, rec: Records, bot_id: int | None) -> tuple[IssueEvent | None, str]:
+    # The bot's own edits (linking items it opened) are skipped: one made meanwhile must not hide the
+    # person's edit that this delivery is about.
+    edits = [n for n in rec.notes or [] if n.system and n.body.startswith(DESCRIPTION_NOTE)
+             and (bot_id is None or n.author_id != bot_id)]
     last = max(edits, key=lambda n: n.id) if edits else None
     if last is None or last.author_id is None:
         return None, "GitLab has no record of who changed the description"
@@ -116,7 +119,8 @@ def _with(event: IssueEvent, user: dict, at: datetime | None, **changes) -> Issu
     return dataclasses.replace(event, actor=_actor(user), updated_at=at or event.updated_at, **changes)
 
 
-def confirm(event: IssueEvent, triggers: list[str], rec: Records, cfg: Config) -> tuple[list[Confirmed], list[str]]:
+def confirm(event: IssueEvent, triggers: list[str], rec: Records, cfg: Config,
+            bot_id: int | None = None) -> tuple[list[Confirmed], list[str]]:
     """The triggers GitLab confirms, each with its event as GitLab has it; and why the others were dropped."""
     kept, dropped = [], []
     for trigger in triggers:
@@ -127,7 +131,7 @@ def confirm(event: IssueEvent, triggers: list[str], rec: Records, cfg: Config) -
         elif trigger == "action_state":
             confirmed, why = _state_claim(event, False, rec)
         elif trigger == "postmortem_edited":
-            confirmed, why = _edit_claim(event, rec)
+            confirmed, why = _edit_claim(event, rec, bot_id)
         else:
             confirmed, why = None, f"no way to confirm {trigger} with GitLab"
         if confirmed is None:

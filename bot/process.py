@@ -83,7 +83,7 @@ def process_issue_event(event: IssueEvent, services: Services, event_uuid: str |
         log.warning("ignored: the issue the payload names cannot be read")
         return "ignored: the issue is gone or hidden"
     records = issue_claims.Records(got["issue"], got.get("label_events"), got.get("state_events"), got.get("notes"))
-    confirmed, dropped = issue_claims.confirm(event, triggers, records, cfg)
+    confirmed, dropped = issue_claims.confirm(event, triggers, records, cfg, bot.get("id"))
     for why in dropped:
         log.warning("ignored a claim GitLab does not confirm: %s", why)
     confirmed = [c for c in confirmed if not is_bot(c.event.actor, bot)]
