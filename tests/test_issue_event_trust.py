@@ -163,3 +163,63 @@ def test_who_changed_it_is_read_in_the_same_round_trip_as_the_issue(world):
     assert sorted(c["path"].split("/api/v4")[-1] for c in reads) == sorted(
         [issue, issue + "/resource_label_events", f"/projects/{world.pid}/members/all/{world.users['bob']['id']}"])
     assert max(c["started"] for c in reads) < min(c["ts"] for c in reads)  # one round trip
+
+
+# -- the pure check, on GitLab's documented Issue Hook ------------------------------------------
+def _claims(issue_payload, *, labels_now, label_events=(), state="opened", closed_by=None, state_events=()):
+    from bot.config import load_config
+    from bot.events import parse_delivery
+    from bot.issue_claims import Records, confirm
+    from bot.records import Issue, ResourceEvent
+    from bot.wiring import ROUTER
+
+    cfg = load_config(None, env={})
+    event = parse_delivery({"X-Gitlab-Event": "Issue Hook"}, json.dumps(issue_payload))
+    issue = Issue(14, 23, 301, "t", "", list(labels_now), [], {"id": 1, "username": "root"}, state, False, None,
+                  None, closed_by=closed_by)
+    rec = Records(issue,
+                  [ResourceEvent(i, {"id": uid, "username": f"u{uid}"}, None, action, label)
+                   for i, (uid, action, label) in enumerate(label_events, 1)],
+                  [ResourceEvent(i, {"id": uid, "username": f"u{uid}"}, None, st)
+                   for i, (uid, st) in enumerate(state_events, 1)])
+    return confirm(event, ROUTER.triggers_for(event, cfg), rec, cfg)
+
+
+def _labelled(issue_payload, *titles):
+    issue_payload["changes"]["labels"]["current"] = [{"title": t} for t in titles]
+    return issue_payload
+
+
+def test_the_newest_add_names_who_added_a_label(issue_payload):
+    payload = _labelled(issue_payload, "incident", "severity::1")  # the payload says root (id 1) did it
+    kept, dropped = _claims(payload, labels_now=["incident", "severity::1"],
+                            label_events=[(7, "add", "incident"), (7, "remove", "incident"), (9, "add", "incident"),
+                                          (9, "add", "severity::1")])
+    assert dropped == [] and [(c.trigger, c.event.actor.id) for c in kept] == [
+        ("incident_labeled", 9), ("severity_labeled", 9)]
+    assert kept[0].event.labels_added == {"incident", "severity::1"}
+
+
+def test_labels_added_by_someone_else_are_not_the_actors_to_undo(issue_payload):
+    payload = _labelled(issue_payload, "incident", "region::amer")
+    (kept,), _ = _claims(payload, labels_now=["incident", "region::amer"],
+                         label_events=[(5, "add", "region::amer"), (9, "add", "incident")])
+    assert kept.event.actor.id == 9 and kept.event.labels_added == {"incident"}
+
+
+def test_a_label_without_a_record_of_who_added_it_is_dropped(issue_payload):
+    kept, dropped = _claims(_labelled(issue_payload, "incident"), labels_now=["incident"], label_events=[])
+    assert kept == [] and "no record" in dropped[0]
+
+
+def test_a_close_takes_closed_by_else_the_newest_closed_state_event(issue_payload):
+    issue_payload["object_attributes"].update(action="close", state="closed")
+    issue_payload["changes"] = {"state_id": {"previous": 1, "current": 2}}
+    (kept,), _ = _claims(issue_payload, labels_now=[], state="closed", closed_by={"id": 4, "username": "u4"},
+                         state_events=[(5, "closed")])
+    assert kept.trigger == "closed" and kept.event.actor.id == 4
+    (kept,), _ = _claims(issue_payload, labels_now=[], state="closed", state_events=[(3, "closed"), (3, "reopened"),
+                                                                                      (5, "closed")])
+    assert kept.event.actor.id == 5
+    kept, dropped = _claims(issue_payload, labels_now=[], state="opened", state_events=[(5, "closed"), (5, "reopened")])
+    assert kept == [] and "it is open" in dropped[0]
