@@ -58,6 +58,7 @@ class Context:
     confidential: bool = False
     internal: bool = False  # the triggering note is internal (its facts stay out of public places)
     description: str = ""  # the issue's text (a postmortem's action items)
+    issue_state: str = "opened"  # as GitLab holds it now ("opened" | "closed")
     commands: "CommandRegistry | None" = None  # the composed registry, for help
 
     def new_state(self) -> IncidentState:

@@ -121,7 +121,7 @@ class IncidentSession:
                        author=self.issue.author.get("username"), state=self.state, actor=actor,
                        now=self.now, lookup_member=self.lookup_member, labels=tuple(self.issue.labels),
                        confidential=self.issue.confidential, internal=self.internal,
-                       description=self.issue.description, commands=COMMANDS)
+                       description=self.issue.description, issue_state=self.issue.state, commands=COMMANDS)
 
     def apply(self, effects: Effects, key: str, *, internal: bool = False) -> None:
         if self.rebuilt:

@@ -223,3 +223,25 @@ def test_a_close_takes_closed_by_else_the_newest_closed_state_event(issue_payloa
     assert kept.event.actor.id == 5
     kept, dropped = _claims(issue_payload, labels_now=[], state="opened", state_events=[(5, "closed"), (5, "reopened")])
     assert kept == [] and "it is open" in dropped[0]
+
+
+def test_resolve_on_close_acts_only_while_gitlab_has_the_issue_closed():
+    from datetime import datetime, timezone
+
+    from bot.config import load_config
+    from bot.render import Renderer
+    from bot.routing import Context
+    from bot.state import IncidentState
+    from bot.wiring import ROUTER
+
+    cfg, now = load_config(None, env={}), datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+    state = IncidentState(status="active", severity=1, detected_at=now)
+
+    def context(issue_state):
+        return Context(cfg=cfg, render=Renderer(None).render, iid=7, title="t", author="alice", state=state,
+                       actor="carol", now=now, lookup_member=lambda name: None, issue_state=issue_state)
+
+    (handler,) = ROUTER.handlers("closed")
+    assert handler(context("opened"), None).state is None
+    resolved = handler(context("closed"), None)
+    assert resolved.state.status == "resolved" and resolved.followups == ["postmortem"]

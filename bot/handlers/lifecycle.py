@@ -46,7 +46,8 @@ def issue_closed(event, cfg) -> bool:
 
 @router.register("closed")
 def resolve_on_close(ctx: Context, event) -> Effects:
-    """A person closed the issue while the incident was open: that is a resolution."""
-    if ctx.state is None or ctx.state.status == "resolved":
+    """A person closed the issue while the incident was open: that is a resolution. Only while GitLab
+    still has it closed (a replayed close of a reopened incident resolves nothing)."""
+    if ctx.state is None or ctx.state.status == "resolved" or ctx.issue_state != "closed":
         return Effects()
     return resolve(ctx, validate_fields("resolve", {}), close=False)
