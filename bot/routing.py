@@ -128,6 +128,9 @@ class Router:
                 if name in self._triggers:
                     raise ValueError(f"trigger {name!r} declared twice")
                 self._triggers[name] = trig
+        if routers and (undeclared := set(self._routes) - set(self._triggers)):
+            # A handler nobody's trigger reaches would be dropped silently.
+            raise ValueError(f"handlers registered for undeclared triggers: {sorted(undeclared)}")
 
     def trigger(self, name: str, *, stands_for: str):
         """Declare a trigger: the decorated `(event, cfg) -> bool` says whether a delivery claims it."""
