@@ -16,7 +16,7 @@ from .gitlab import GitLab
 from .state import Role
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .process import Services
+    from .session import Services
 
 LEVEL_NAMES = {10: "Guest", 15: "Planner", 20: "Reporter", 30: "Developer", 40: "Maintainer", 50: "Owner"}
 

@@ -11,8 +11,6 @@ import logging
 import time
 from datetime import datetime
 
-import gitlab as _pygitlab
-
 from .cadence import Reminder, Skip, check_incident, mark_sent
 from .cadence_report import Due, Report, Row
 from .config import Config
@@ -39,8 +37,7 @@ def _answered(exc: Exception) -> bool:
     """True when GitLab answered with an error status (so a refused write did not happen)."""
     if isinstance(exc, GitLabRefused):
         return True
-    cause = exc.__cause__
-    return isinstance(cause, _pygitlab.GitlabError) and getattr(cause, "response_code", None) is not None
+    return getattr(exc, "answered", False)
 
 
 def is_fatal(exc: Exception) -> bool:

@@ -1,4 +1,4 @@
-"""Follow-up jobs with I/O, run by `Delivery.apply` after a handler's state is written (Effects.followups).
+"""Follow-up jobs with I/O, run by `IncidentSession.apply` after a handler's state is written (Effects.followups).
 
 Each job is `job(delivery, key)` and is safe to run again: after a crash, on a repeated delivery, or
 twice at once on one issue (the queue keeps one issue's deliveries in order).
@@ -6,7 +6,7 @@ twice at once on one issue (the queue keeps one issue's deliveries in order).
 * `postmortem`: a resolved incident gets one postmortem issue. Before creating it the job searches for
   an issue carrying the postmortem label and the hidden marker naming the incident, so a retry after a
   crash between "create" and "record the iid" finds the first one. A job with `pending(delivery)` is
-  also run when a repeated delivery skips a handled key (see `Delivery.resume`): that finishes a job a
+  also run when a repeated delivery skips a handled key (see `IncidentSession.resume`): that finishes a job a
   crash cut short after the state was written.
 * `postmortem_actions` (`_reply`): each new action item of a postmortem becomes a follow-up issue; the
   bot then appends ` → #iid` to that item's line and changes nothing else. Follow-ups carry a marker
@@ -47,7 +47,7 @@ from .render import incident_context
 from .routing import Reply
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .process import Delivery
+    from .session import IncidentSession as Delivery
 
 log = logging.getLogger("incident_bot")
 

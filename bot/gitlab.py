@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator, TypeVar
 
 import gitlab
 import requests
 
 from .neutralize import no_quick_actions, one_line
+from .records import Issue, Note, ResourceEvent
 from .timeutil import parse_time
+
+__all__ = ["GitLab", "GitLabRefused", "Issue", "MalformedResponse", "Note", "ResourceEvent", "RetryableGitLabError"]
 
 
 class RetryableGitLabError(Exception):
-    def __init__(self, message: str, retry_after: float | None = None):
+    """429, 5xx (`answered`: GitLab said so, so a refused write did not happen), or no answer at all."""
+
+    def __init__(self, message: str, retry_after: float | None = None, *, answered: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
+        self.answered = answered
 
 
 class GitLabRefused(Exception):
@@ -31,40 +36,6 @@ class GitLabRefused(Exception):
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
-
-
-@dataclass
-class Issue:
-    project_id: int
-    iid: int
-    id: int
-    title: str
-    description: str
-    labels: list[str]
-    assignees: list[dict]  # {"id", "username"}
-    author: dict  # {"id", "username"}
-    state: str
-    confidential: bool
-    web_url: str | None
-    created_at: Any
-    due_date: str | None = None
-
-    @property
-    def assignee_ids(self) -> list[int]:
-        return [a["id"] for a in self.assignees]
-
-
-@dataclass
-class Note:
-    id: int
-    body: str
-    author: str | None
-    system: bool
-    internal: bool
-    created_at: Any
-    author_id: int | None = None
-    project_id: int | None = None
-    noteable_iid: int | None = None
 
 
 class MalformedResponse(GitLabRefused):
@@ -124,6 +95,23 @@ def _issue(data: Any, project_id: int) -> Issue:
         web_url=_typed(data.get("web_url"), str, "web_url", optional=True),
         created_at=_time(data.get("created_at"), "created_at"),
         due_date=_typed(data.get("due_date"), str, "due_date", optional=True),
+        closed_by=_user(data["closed_by"], "closed_by") if data.get("closed_by") is not None else None,
+    )
+
+
+def _resource_event(data: Any, kind: str) -> ResourceEvent:
+    """A resource label event (`action` add/remove, `label`) or state event (`state` closed/reopened/...)."""
+    _typed(data, dict, f"a {kind} event")
+    user = data.get("user")
+    label = None
+    if kind == "label":
+        label = _typed(_typed(data.get("label"), dict, "a label event's label").get("name"), str, "a label name")
+    return ResourceEvent(
+        id=_typed(data.get("id"), int, f"{kind} event id"),
+        user=_user(user, f"{kind} event user") if user is not None else None,
+        created_at=_time(data.get("created_at"), f"{kind} event created_at"),
+        action=_typed(data.get("action" if kind == "label" else "state"), str, f"{kind} event action"),
+        label=label,
     )
 
 
@@ -169,7 +157,7 @@ class _Translate:
             code = getattr(exc, "response_code", None)
             if code == 429 or (code is not None and code >= 500):
                 raise RetryableGitLabError(f"GitLab answered {code}: {exc.error_message}",
-                                           _retry_after() if code == 429 else None) from exc
+                                           _retry_after() if code == 429 else None, answered=True) from exc
             if code is None:
                 raise RetryableGitLabError(f"GitLab call failed: {exc}") from exc
             raise GitLabRefused(f"GitLab answered {code}: {exc.error_message}", code) from exc
@@ -277,6 +265,20 @@ class GitLab:
                 return None
             raise
         return _note(data)
+
+    def label_events(self, project_id: int, iid: int) -> list[ResourceEvent]:
+        """Who added or removed which label, oldest first (GitLab orders them by id)."""
+        return self._resource_events(project_id, iid, "label")
+
+    def state_events(self, project_id: int, iid: int) -> list[ResourceEvent]:
+        """Who closed or reopened the issue, oldest first."""
+        return self._resource_events(project_id, iid, "state")
+
+    def _resource_events(self, project_id: int, iid: int, kind: str) -> list[ResourceEvent]:
+        with self._translate():
+            data = self.gl.http_list(f"/projects/{project_id}/issues/{iid}/resource_{kind}_events",
+                                     query_data={"per_page": 100}, get_all=True, **NO_WAIT)
+        return [_resource_event(e, kind) for e in data]
 
     def all_notes(self, project_id: int, iid: int) -> list[Note]:
         with self._translate():

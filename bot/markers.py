@@ -98,3 +98,7 @@ def mark_reminded(description: str | None, today: date) -> str:
     if _REMINDED.search(text):
         return _REMINDED.sub(line, text, count=1)
     return text.rstrip("\n") + "\n\n" + line + "\n"
+
+
+# The names the rest of the bot knows these by.
+marker, parse_marker = note_marker, parse_note_marker

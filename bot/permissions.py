@@ -21,19 +21,9 @@ from .timeutil import iso
 from .wiring import ROUTER
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .process import Delivery
+    from .session import IncidentSession
 
-# What each trigger stands for, as the refusal names it.
-DOING = {
-    "incident_labeled": "declaring an incident (the incident label)",
-    "severity_labeled": "changing the severity (a severity label)",
-    "closed": "resolving an incident (closing it)",
-    "postmortem_edited": "opening follow-up issues (new action items)",
-    "action_state": "ticking a postmortem's action item (closing or reopening its follow-up)",
-}
-
-
-def would_act(d: "Delivery", event: IssueEvent, trigger: str) -> bool:
+def would_act(d: "IncidentSession", event: IssueEvent, trigger: str) -> bool:
     """Whether a handler of the trigger would change anything (handlers are pure, so this asks them)."""
     for handler in ROUTER.handlers(trigger):
         try:
@@ -45,7 +35,7 @@ def would_act(d: "Delivery", event: IssueEvent, trigger: str) -> bool:
     return False
 
 
-def undo(d: "Delivery", event: IssueEvent, refused: list[str]) -> tuple[dict, list[str]]:
+def undo(d: "IncidentSession", event: IssueEvent, refused: list[str]) -> tuple[dict, list[str]]:
     """The issue update that takes back what the person did, and its words for the note."""
     cfg, issue, changes, said = d.cfg, d.issue, {}, []
     if "incident_labeled" in refused:
@@ -64,7 +54,7 @@ def undo(d: "Delivery", event: IssueEvent, refused: list[str]) -> tuple[dict, li
     return changes, said
 
 
-def refusal_key(d: "Delivery", event: IssueEvent, refused: list[str]) -> str:
+def refusal_key(d: "IncidentSession", event: IssueEvent, refused: list[str]) -> str:
     """One note per refused change. Action items are named by their keys, not the edit's time, so
     further edits that leave the same items waiting do not repeat the note."""
     if refused == ["postmortem_edited"]:
@@ -73,12 +63,12 @@ def refusal_key(d: "Delivery", event: IssueEvent, refused: list[str]) -> str:
     return f"issue-{d.issue.id}-refused-{iso(event.updated_at) or '-'}"
 
 
-def refuse_issue_event(d: "Delivery", event: IssueEvent, triggers: list[str]) -> str:
+def refuse_issue_event(d: "IncidentSession", event: IssueEvent, triggers: list[str]) -> str:
     refused = [t for t in triggers if would_act(d, event, t)]
     if not refused:
         return "ignored: below the access level, and nothing the bot would do"
     changes, said = undo(d, event, refused)
-    reason = (", ".join(DOING[t] for t in refused) + " needs at least "
+    reason = (", ".join(ROUTER.stands_for(t) for t in refused) + " needs at least "
               + level_name(d.cfg.min_access_level) + " access to this project")
     if said:
         reason += ", so I " + " and ".join(said)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from .config import Config
-from .gitlab import Issue, Note
 from .markers import parse_note_marker as parse_marker
+from .records import Issue, Note
 from .state import ROLES, IncidentState, Role, valid_username
 from .timeutil import iso
 

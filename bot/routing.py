@@ -1,6 +1,9 @@
 """Routers for issue triggers, the command registry, and what handlers get and return.
 
-Handlers are pure: they receive a `Context` (the issue, its state, the actor, the time, and a member
+A handler module declares its triggers next to its handlers: `@router.trigger(name, stands_for=...)`
+on a pure predicate over the parsed Issue Hook (does this change concern me?), `@router.register(name)`
+on the handler. The composed router (bot/wiring.py) answers both the door (store this delivery?) and
+the worker (which handlers run). Handlers are pure: they receive a `Context` (the issue, its state, the actor, the time, and a member
 lookup) and return `Effects` (replies to post, the new state, whether to close). They raise
 `CommandRefused` to refuse with a reason; nothing changes then.
 """
@@ -10,7 +13,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from .config import Config
 from .state import IncidentState, Role
@@ -55,6 +58,7 @@ class Context:
     confidential: bool = False
     internal: bool = False  # the triggering note is internal (its facts stay out of public places)
     description: str = ""  # the issue's text (a postmortem's action items)
+    issue_state: str = "opened"  # as GitLab holds it now ("opened" | "closed")
     commands: "CommandRegistry | None" = None  # the composed registry, for help
 
     def new_state(self) -> IncidentState:
@@ -104,14 +108,37 @@ class CommandRegistry:
         return list(self._specs)
 
 
+@dataclass(frozen=True)
+class Trigger:
+    name: str
+    applies: Callable[[Any, Config], bool]  # (IssueEvent, cfg) -> does the payload claim this change?
+    stands_for: str  # the command it stands for, as a refusal names it ("resolving an incident (closing it)")
+
+
 class Router:
-    """Maps issue-event triggers (incident_labeled, severity_labeled, closed) to handlers."""
+    """Maps issue-event triggers (incident_labeled, severity_labeled, closed, ...) to handlers."""
 
     def __init__(self, *routers: "Router"):
         self._routes: dict[str, list[Handler]] = {}
+        self._triggers: dict[str, Trigger] = {}
         for r in routers:
             for trigger, handlers in r._routes.items():
                 self._routes.setdefault(trigger, []).extend(handlers)
+            for name, trig in r._triggers.items():
+                if name in self._triggers:
+                    raise ValueError(f"trigger {name!r} declared twice")
+                self._triggers[name] = trig
+        if routers and (undeclared := set(self._routes) - set(self._triggers)):
+            # A handler nobody's trigger reaches would be dropped silently.
+            raise ValueError(f"handlers registered for undeclared triggers: {sorted(undeclared)}")
+
+    def trigger(self, name: str, *, stands_for: str):
+        """Declare a trigger: the decorated `(event, cfg) -> bool` says whether a delivery claims it."""
+        def decorate(fn: Callable[[Any, Config], bool]) -> Callable[[Any, Config], bool]:
+            self._triggers[name] = Trigger(name, fn, stands_for)
+            return fn
+
+        return decorate
 
     def register(self, trigger: str):
         def decorate(fn: Handler) -> Handler:
@@ -124,4 +151,12 @@ class Router:
         return list(self._routes.get(trigger, []))
 
     def triggers(self) -> list[str]:
-        return list(self._routes)
+        """Declared triggers, in the order they were composed."""
+        return list(self._triggers)
+
+    def triggers_for(self, event: Any, cfg: Config) -> list[str]:
+        """The triggers an Issue Hook claims (pure: what the payload says, not yet checked with GitLab)."""
+        return [t.name for t in self._triggers.values() if t.applies(event, cfg)]
+
+    def stands_for(self, trigger: str) -> str:
+        return self._triggers[trigger].stands_for

@@ -237,7 +237,10 @@ def write_block(description: str | None, block: str) -> str:
     text = description or ""
     if BEGIN in text:
         m = _between(text, BEGIN, END, lead=LEAD)
-        if m and _replaceable(text[m[0]:m[1]], text[m[1]:]):
+        # In place only where a block may start (after a blank line): inside a person's open HTML
+        # block, our blank lines would end it and bare what it hid.
+        fresh = re.search(r"(?:\A|\n[ \t]*\n)\Z", text[: m[0]]) if m else None
+        if m and fresh and _replaceable(text[m[0]:m[1]], text[m[1]:]):
             return text[: m[0]] + block + text[m[1]:]
         if m:  # not safely replaceable: ours goes first (and is the one read), theirs stays as it was
             return block + "\n\n" + text

@@ -18,9 +18,9 @@ import uuid
 from .commands import has_command
 from .config import Config
 from .events import Event, Ignored, IssueEvent, NoteEvent
-from .process import issue_triggers
 from .queue import dedupe_key
 from .timeutil import iso, utcnow
+from .wiring import ROUTER
 
 # Headers kept with a stored delivery: what the worker needs, nothing secret.
 KEPT_HEADERS = ("X-Gitlab-Event", "X-Gitlab-Event-UUID", "Idempotency-Key", "X-Gitlab-Webhook-UUID",
@@ -76,7 +76,7 @@ def triggers_nothing(event: Event, cfg: Config) -> str | None:
         return reason
     if isinstance(event, NoteEvent) and "@" not in event.body and not has_command(event.body, cfg.prefix, None):
         return "no command"
-    if isinstance(event, IssueEvent) and not issue_triggers(event, cfg):
+    if isinstance(event, IssueEvent) and not ROUTER.triggers_for(event, cfg):
         return "no label or state change the bot reacts to"
     return None
 

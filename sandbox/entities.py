@@ -93,6 +93,25 @@ def note(store: Store, n: dict[str, Any]) -> dict[str, Any]:
             "imported_from": "none"}
 
 
+def label_basic(lb: dict[str, Any]) -> dict[str, Any]:
+    return {"id": lb["id"], "name": lb["title"], "color": lb["color"], "description": lb["description"],
+            "description_html": "", "text_color": "#FFFFFF"}
+
+
+def resource_label_event(store: Store, e: dict[str, Any]) -> dict[str, Any]:
+    """`API::Entities::ResourceLabelEvent`."""
+    return {"id": e["id"], "user": user_basic(store, store.users[e["user_id"]]), "created_at": iso(e["created_at"]),
+            "resource_type": "Issue", "resource_id": e["issue_id"], "label": label_basic(e["label"]),
+            "action": e["action"]}
+
+
+def resource_state_event(store: Store, e: dict[str, Any]) -> dict[str, Any]:
+    """`API::Entities::ResourceStateEvent`."""
+    return {"id": e["id"], "user": user_basic(store, store.users[e["user_id"]]), "created_at": iso(e["created_at"]),
+            "resource_type": "Issue", "resource_id": e["issue_id"], "source_commit": None,
+            "source_merge_request_id": None, "state": e["state"]}
+
+
 def linked_issues(store: Store, i: dict[str, Any], viewer: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Issues linked to `i` as GitLab lists them; viewer None sees everything (for assertions)."""
     out = []

@@ -62,6 +62,23 @@ def add_system_note(store: Store, issue: dict[str, Any], actor: dict[str, Any], 
     return note  # system notes fire no webhook
 
 
+def record_label_events(store: Store, issue: dict[str, Any], actor: dict[str, Any], added: list[str],
+                        removed: list[str]) -> None:
+    """One resource label event per label added or removed (`ResourceEvents::ChangeLabelsService`)."""
+    now = store.clock()
+    for action, titles in (("add", added), ("remove", removed)):
+        for title in titles:
+            store.label_events.append({"id": store.next_id("label_event"), "issue_id": issue["id"],
+                                       "user_id": actor["id"], "created_at": now, "action": action,
+                                       "label": store.ensure_label(issue["project_id"], title)})
+
+
+def record_state_event(store: Store, issue: dict[str, Any], actor: dict[str, Any], state: str) -> None:
+    """`ResourceEvents::ChangeStateService`: "closed" or "reopened" (the creation records none)."""
+    store.state_events.append({"id": store.next_id("state_event"), "issue_id": issue["id"],
+                               "user_id": actor["id"], "created_at": store.clock(), "state": state})
+
+
 def create_issue(store: Store, project: dict[str, Any], actor: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     title = (params.get("title") or "").strip()
     if not title:
@@ -87,6 +104,7 @@ def create_issue(store: Store, project: dict[str, Any], actor: dict[str, Any], p
              "updated_by_id": None, "last_edited_at": None, "last_edited_by_id": None}
     store.issues[gid] = issue
     store.iid_index[(pid, iid)] = gid
+    record_label_events(store, issue, actor, issue["labels"], [])
     changes = {"title": (None, issue["title"]), "description": (None, issue["description"]),
                "confidential": (None, issue["confidential"]), "created_at": (None, now),
                "updated_at": (None, now), "state_id": (None, 1)}
@@ -155,6 +173,7 @@ def update_issue(store: Store, issue: dict[str, Any], actor: dict[str, Any], par
     removed = [t for t in before["labels"] if t not in issue["labels"]]
     if added or removed:
         notes.append(_label_note(added, removed))
+        record_label_events(store, issue, actor, added, removed)
     if params.get("assignee_ids") is not None:
         issue["assignee_ids"] = _assignees(store, list(params["assignee_ids"]))
         notes.extend(_assignee_notes(store, before["assignee_ids"], issue["assignee_ids"]))
@@ -172,10 +191,12 @@ def update_issue(store: Store, issue: dict[str, Any], actor: dict[str, Any], par
         issue.update(state="closed", closed_at=store.clock(), closed_by_id=actor["id"])
         action = "close"
         notes.append("closed")
+        record_state_event(store, issue, actor, "closed")
     elif event == "reopen" and issue["state"] == "closed":
         issue.update(state="opened", closed_at=None, closed_by_id=None)
         action = "reopen"
         notes.append("reopened")
+        record_state_event(store, issue, actor, "reopened")
 
     changes = _diff(before, issue)
     if not changes:

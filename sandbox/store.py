@@ -35,6 +35,9 @@ class Store:
         self.iid_index: dict[tuple[int, int], int] = {}  # (project id, iid) -> global id
         self.notes: dict[int, dict[str, Any]] = {}
         self.links: list[dict[str, Any]] = []
+        # GitLab's resource events: who added or removed which label, who closed or reopened (by id order).
+        self.label_events: list[dict[str, Any]] = []
+        self.state_events: list[dict[str, Any]] = []
         self.hooks: dict[int, list[dict[str, Any]]] = {}
         self.outbox: list[dict[str, Any]] = []
         self._ids: dict[str, int] = {}
@@ -43,7 +46,8 @@ class Store:
     def next_id(self, kind: str) -> int:
         # Distinct starting points make a mixed-up id show up in tests.
         start = {"user": 1, "project": 100, "issue": 5000, "note": 90000, "label": 700,
-                 "link": 300, "hook": 40}.get(kind, 1)
+                 "link": 300, "hook": 40,
+                 "label_event": 1200, "state_event": 2400}.get(kind, 1)
         self._ids[kind] = self._ids.get(kind, start - 1) + 1
         return self._ids[kind]
 

@@ -32,6 +32,19 @@ def test_every_handler_module_is_wired():
                     assert handler in wiring.ROUTER.handlers(trigger), f"{handler.__name__} is not wired"
 
 
+def test_triggers_are_declared_where_their_handlers_are():
+    import pytest
+
+    assert wiring.ROUTER.triggers() == ["incident_labeled", "severity_labeled", "closed", "postmortem_edited",
+                                        "action_state"]
+    for trigger in wiring.ROUTER.triggers():
+        assert wiring.ROUTER.handlers(trigger) and wiring.ROUTER.stands_for(trigger)
+    orphan = Router()
+    orphan.register("renamed")(lambda ctx, event: None)
+    with pytest.raises(ValueError, match="undeclared"):
+        Router(orphan)
+
+
 def test_every_command_has_a_field_schema_and_help():
     for spec in wiring.COMMANDS.specs():
         assert spec.verb in VERB_FIELDS, f"{spec.verb} has no field schema"

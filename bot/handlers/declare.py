@@ -45,6 +45,11 @@ def declare_incident(ctx: Context, args: tuple[str, ...], fields: dict) -> Effec
     return open_incident(ctx, severity, ctx.now, fields)
 
 
+@router.trigger("incident_labeled", stands_for="declaring an incident (the incident label)")
+def incident_label_added(event, cfg) -> bool:
+    return cfg.labels["incident"] in event.labels_added
+
+
 @router.register("incident_labeled")
 def declare_from_label(ctx: Context, event) -> Effects:
     """A person added the incident label: detected when the label was added."""

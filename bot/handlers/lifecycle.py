@@ -39,9 +39,15 @@ def resolve_incident(ctx: Context, args: tuple[str, ...], fields: dict) -> Effec
     return resolve(ctx, fields, close=True)
 
 
+@router.trigger("closed", stands_for="resolving an incident (closing it)")
+def issue_closed(event, cfg) -> bool:
+    return event.closed
+
+
 @router.register("closed")
 def resolve_on_close(ctx: Context, event) -> Effects:
-    """A person closed the issue while the incident was open: that is a resolution."""
-    if ctx.state is None or ctx.state.status == "resolved":
+    """A person closed the issue while the incident was open: that is a resolution. Only while GitLab
+    still has it closed (a replayed close of a reopened incident resolves nothing)."""
+    if ctx.state is None or ctx.state.status == "resolved" or ctx.issue_state != "closed":
         return Effects()
     return resolve(ctx, validate_fields("resolve", {}), close=False)

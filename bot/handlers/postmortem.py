@@ -35,6 +35,18 @@ def postmortem_status(ctx: Context, args: tuple[str, ...], fields: dict) -> Effe
     return Effects(followups=["postmortem_status"])
 
 
+@router.trigger("postmortem_edited", stands_for="opening follow-up issues (new action items)")
+def postmortem_description_changed(event, cfg) -> bool:
+    """A person's edit of a postmortem may add action items."""
+    return event.description_changed and cfg.labels["postmortem"] in event.issue.labels
+
+
+@router.trigger("action_state",
+                stands_for="ticking a postmortem's action item (closing or reopening its follow-up)")
+def followup_closed_or_reopened(event, cfg) -> bool:
+    return (event.closed or event.reopened) and cfg.labels["postmortem_action"] in event.issue.labels
+
+
 @router.register("postmortem_edited")
 def postmortem_edited(ctx: Context, event) -> Effects:
     """A person edited a postmortem's description: new action items get follow-up issues."""

@@ -34,6 +34,11 @@ def set_severity(ctx: Context, args: tuple[str, ...], fields: dict) -> Effects:
     return change_severity(ctx, parse_severity(args[0]))
 
 
+@router.trigger("severity_labeled", stands_for="changing the severity (a severity label)")
+def severity_label_added(event, cfg) -> bool:
+    return any(label in event.labels_added for label in cfg.labels["severity"].values())
+
+
 @router.register("severity_labeled")
 def severity_from_label(ctx: Context, event) -> Effects:
     labels = ctx.cfg.labels["severity"]
