@@ -226,7 +226,11 @@ def test_long_runs_in_item_lines():
     assert parse_item("x →#" + "1" * n) == ("x →#" + "1" * n, None, None, None)  # no such issue: text
     assert parse_item("a @" + "b" * n + "." * n) == ("a", "b" * n, None, None)
     assert parse_item("a " + "due: " * n + "x")[2] == "due:"  # pairs: "due: due:" is a due date of "due:"
-    assert texts(parse_actions("### Follow-up Actions\n- " + " " * n + "[ ] x\n" + "1" * n + ". [ ] y\n")) == ["x", "y"]
+    # As GitLab renders them: five or more spaces after a list marker start code, and an ordered list's
+    # number has at most 9 digits, so neither line is an item (the box regex once read both).
+    assert parse_actions("### Follow-up Actions\n- " + " " * n + "[ ] x\n" + "1" * n + ". [ ] y\n") == []
+    assert texts(parse_actions("### Follow-up Actions\n- [ ]" + " " * n + "x\n" + " " * 3 + "1. [ ] y" + " " * n)) == \
+        ["x", "y"]
 
 
 def test_markers_with_huge_numbers_are_ignored_not_raised():
