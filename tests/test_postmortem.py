@@ -239,3 +239,13 @@ def test_markers_with_huge_numbers_are_ignored_not_raised():
     assert action_of(f"<!-- incident-bot:action-of project=1 postmortem={huge} key=abc -->") is None
     assert reminded_on("<!-- incident-bot:action-reminded 2026-99-99 -->") is None
     assert reminded_on("<!-- incident-bot:action-reminded 2026-12-01 -->") == date(2026, 12, 1)
+
+
+def test_items_as_gitlab_renders_them():
+    # Quoted (with `>` or GitLab's `>>>`), commented or indented-code lines are no items; a setext
+    # heading names a section too.
+    doc = ("Follow-up Actions\n-----------------\n- [ ] Real @bob\n>>>\n- [ ] quoted\n>>>\n> - [ ] quoted too\n\n"
+           "<div>\n- [ ] in HTML\n</div>\n\n    - [ ] code\n\n- [x] Also real\n")
+    items = parse_actions(doc)
+    assert [(i.text, i.done) for i in items] == [("Real", False), ("Also real", True)]
+    assert tick_item(link_items(doc, {items[0].key: 4}), 4, True) == doc.replace("- [ ] Real @bob", "- [x] Real @bob → #4")
