@@ -43,7 +43,7 @@ _HIDING = ("fence", "code_block", "html_block", "blockquote_open")
 class Heading:
     line: int  # its first line
     level: int  # 1-6
-    title: str  # as rendered: the closing #s gone
+    title: str  # its source text, without the #s around it (inline Markdown is not read)
     end: int  # the line after its section: the next heading of the same or a higher level, or the end
 
 
