@@ -27,13 +27,16 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import commands, events, fields, postmortem, timeutil  # noqa: E402
+from bot import commands, events, fields, markdown, postmortem, timeutil  # noqa: E402
 from bot.markers import BEGIN  # noqa: E402
 from bot.neutralize import neutralize, neutralize_note, one_line  # noqa: E402
 from bot.state import BlockError, read_block, write_block  # noqa: E402
 
 BOUND_SECONDS = 0.25  # per 100 KiB of input
 YAML_BOUND_SECONDS = 1.0  # per 100 KiB of fields YAML (PyYAML reads about 160-190 KB/s)
+# markdown-it-py is linear, but makes 2-4 tokens per block: a heading or quoted item every few bytes
+# reads at about 300 KB/s (a note is at most 1 MiB, and is parsed only when it holds a command line).
+MARKDOWN_BOUND_SECONDS = 0.5
 MEASURABLE_SECONDS = 0.02  # below this, growth is mostly noise on a shared machine
 MAX_GROWTH = 2.0
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
@@ -164,6 +167,38 @@ def bench_postmortem() -> None:
          lambda n: "<!-- incident-bot:action-of project=1 postmortem=2 key=" + "a" * n)
     case("link_items on many items", lambda t: postmortem.link_items(t, {}),
          lambda n: SECTION + "- [ ] Do it\n" * (n // 12))
+
+
+# -- bot/markdown.py: the one reader of fences, quotes, headings and task items ----------------------------
+def _outline(text: str) -> object:
+    doc = markdown.read(text)
+    return doc.task_items(doc.headings)
+
+
+def bench_markdown() -> None:
+    print("bot/markdown.py")
+    def rep(unit: str) -> Callable[[int], str]:
+        return lambda n: (unit * (n // len(unit) + 1))[:n]
+
+    for name, unit in {"fence openers": "```\n", "fence openers with info": "```x\n~~~y\n",
+                       "tilde and backtick fences mixed": "~~~\n```\n/a\n", ">>> runs": ">>>\n",
+                       ">>> openers, longer each time": "", "nested quotes on one line": ">",
+                       "nested quotes, a line each": "> > > > > > > > > > > > > > > > > > > > > > x\n",
+                       "HTML comment openers": "<!--\n", "long heading": "#",
+                       "headings, alternating levels": "# a\n###### b\n", "task lines": "- [ ] x @a due:2026-12-01\n",
+                       "nested list items": "", "emphasis and brackets": "*_[`<"}.items():
+        make = rep(unit)
+        if name == ">>> openers, longer each time":
+            make = lambda n: "".join(">" * k + "\n" for k in range(3, 2000))[:n]  # noqa: E731
+        elif name == "nested list items":
+            make = lambda n: "".join(" " * (2 * (k % 40)) + "- [ ] x\n" for k in range(n))[:n]  # noqa: E731
+        elif name == "long heading":
+            make = lambda n: "## " + "a #" * (n // 3)  # noqa: E731
+        case(f"read: {name}", _outline, make, MARKDOWN_BOUND_SECONDS)
+    case("parse_commands: >>> quotes around commands", commands.parse_commands,
+         rep(">>>\n/incident resolve\n>>>\n/incident status\n"), MARKDOWN_BOUND_SECONDS)
+    case("parse_actions: >>> quotes around items", postmortem.parse_actions,
+         lambda n: SECTION + rep(">>>\n- [ ] x\n>>>\n- [ ] y\n")(n), MARKDOWN_BOUND_SECONDS)
 
 
 # -- bot/events.py: the webhook body ------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """The comment command grammar. Pure.
 
 A command is a line that starts with the prefix (`/incident`, or a mention of the bot user) in a
-comment. The lines that follow it, up to a blank line or the next command, are its fields: a YAML
-mapping (`key: value`, or `key:` with `- item` lines). Lines inside fenced code blocks, inline HTML
-comments and quotes never run.
+comment, in a top-level paragraph as GitLab renders it (`bot.markdown`: never in code, quotes, `>>>`
+quotes, HTML blocks or comments, nor inside a list). The lines that follow it, up to a blank line, a
+line in code, a quote or an HTML block, or the next command, are its fields: a YAML mapping
+(`key: value`, or `key:` with `- item` lines, which Markdown reads as a list).
 
 Fields are YAML read by a loader that keeps every scalar a string and refuses anchors, aliases (they
 expand exponentially) and deep nesting (the composer recurses), so any text gives a command or an error
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 import yaml
 
-_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+from . import markdown
 
 MAX_FIELD_DEPTH = 8  # mappings and lists; a mapping of lists of one-key mappings is 3
 MAX_FIELDS_CHARS = 16 * 1024  # per command; PyYAML reads `key: value` lines at about 160 KB/s
@@ -37,38 +38,17 @@ class Command:
     over_cap: bool = False  # stands for the commands past the note's cap: only `error` is answered
 
 
-def _runnable_lines(text: str) -> list[str | None]:
-    """The note's lines, with None in place of lines that can never be commands or fields."""
-    out: list[str | None] = []
-    fence: str | None = None
-    in_comment = False
-    for line in text.replace("\r\n", "\n").split("\n"):
-        m = _FENCE.match(line)
-        if fence:
-            out.append(None)
-            if m and m.group(1) == fence:
-                fence = None
-            continue
-        if m:
-            fence = m.group(1)
-            out.append(None)
-            continue
-        if in_comment:
-            out.append(None)
-            if "-->" in line:
-                in_comment = False
-            continue
-        if line.lstrip().startswith("<!--"):
-            in_comment = "-->" not in line
-            out.append(None)
-            continue
-        if line.lstrip().startswith(">"):
-            out.append(None)
-            continue
-        # The bot's help shows examples behind an invisible zero-width space (so GitLab never runs
-        # them): a command copied from there runs like one typed.
-        out.append(line.lstrip("\u200b"))
-    return out
+def _runnable_lines(text: str, pat: re.Pattern) -> tuple[list[str | None], list[bool]]:
+    """The note's lines, None for those that never run (code, quotes, HTML blocks), and which of them
+    may start a command (top-level paragraph lines). Most notes hold no command line at all: those are
+    not parsed."""
+    if not any(pat.match(line.lstrip("\u200b").strip()) for line in markdown.split(text)):
+        return [], []
+    doc = markdown.read(text)
+    # The bot's help shows examples behind an invisible zero-width space (so GitLab never runs them):
+    # a command copied from there runs like one typed.
+    lines = [None if hidden else line.lstrip("\u200b") for line, hidden in zip(doc.lines, doc.hidden, strict=True)]
+    return lines, doc.paragraph
 
 
 def _prefix_pattern(prefix: str, bot_username: str | None) -> re.Pattern:
@@ -81,7 +61,8 @@ def _prefix_pattern(prefix: str, bot_username: str | None) -> re.Pattern:
 def has_command(text: str, prefix: str, bot_username: str | None = None) -> bool:
     """Cheap check used before any API call: does the note hold a command line at all?"""
     pat = _prefix_pattern(prefix, bot_username)
-    return any(line is not None and pat.match(line.strip()) for line in _runnable_lines(text))
+    lines, starts = _runnable_lines(text, pat)
+    return any(start and pat.match(line.strip()) for line, start in zip(lines, starts, strict=True))
 
 
 _TOO_DEEP = (f"the fields nest more than {MAX_FIELD_DEPTH} levels deep; write them as `key: value` lines "
@@ -163,13 +144,14 @@ def parse_commands(text: str, prefix: str = "/incident", bot_username: str | Non
     Past `max_commands`, one more Command (the first one over the cap, `over_cap=True`) carries an
     error saying how many did not run; the others are dropped."""
     pat = _prefix_pattern(prefix, bot_username)
-    lines = _runnable_lines(text)
+    lines, starts = _runnable_lines(text, pat)
     commands: list[Command] = []
     over: list[str] = []
-    i = 0
+    i, chained = 0, False  # chained: the line ends the previous command's fields (the list they hold too)
     while i < len(lines):
         line = lines[i]
-        m = pat.match(line.strip()) if line is not None else None
+        m = pat.match(line.strip()) if line is not None and (chained or starts[i]) else None
+        chained = False
         if not m:
             i += 1
             continue
@@ -177,7 +159,10 @@ def parse_commands(text: str, prefix: str = "/incident", bot_username: str | Non
         body_start = i
         while i < len(lines):
             nxt = lines[i]
-            if nxt is None or not nxt.strip() or pat.match(nxt.strip()):
+            if nxt is None or not nxt.strip():
+                break
+            if pat.match(nxt.strip()):
+                chained = True
                 break
             i += 1
         if max_commands is not None and len(commands) >= max_commands:

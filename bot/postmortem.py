@@ -11,9 +11,11 @@ Owner and due date are optional. Once the bot has opened a follow-up issue for a
 is found again by its *key*: a hash of its text (the owner, the due date and the link left out), with
 `-2`, `-3`... for repeats of the same text, so it survives edits elsewhere in the description.
 
-Everything here reads text a person wrote, so it runs in linear time: no regex has two quantifiers that
-can match the same run (a heading's trailing spaces, the spaces around a link's arrow); those parts are
-read with str methods instead (benchmarks/linear_time.py). Numbers are bounded, so `int()` never raises.
+The section, its headings and its task items are read by `bot.markdown` (CommonMark, as GitLab renders:
+items in code, quotes or comments are none). Everything here reads text a person wrote, so it runs in
+linear time: no regex has two quantifiers that can match the same run (the spaces around a link's
+arrow); those parts are read with str methods instead (benchmarks/linear_time.py). Numbers are bounded,
+so `int()` never raises.
 """
 
 from __future__ import annotations
@@ -25,16 +27,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Iterable
 
+from . import markdown
 from .state import ROLES, IncidentState
 from .timeutil import format_duration, human, parse_day, parse_time
 
 SECTION_TITLE = "follow-up actions"
 
-# An ATX heading's opening: 1-6 #s after up to 3 spaces, then a space, a tab or the end (CommonMark).
-_HEADING = re.compile(r" {0,3}(#{1,6})(?=[ \t]|$)")
-_FENCE = re.compile(r"^ {0,3}(```|~~~)")
-# "- [ ] text", "* [x] text", "1. [ ] text"; group 2 is the box's character.
-_ITEM = re.compile(r"^(\s*(?:[-*+]|\d+[.)])\s+\[)([ xX])(\]\s?)(.*)$")
 _ARROWS = ("→", "->")
 _MAX_IID_DIGITS = 12
 _OWNER = re.compile(r"(?<![\w@])@([A-Za-z0-9_][A-Za-z0-9_.\-]*)(?<![.\-])")
@@ -120,49 +118,12 @@ def _content(line: str) -> tuple[str, str]:
     return (line[: m.start()], m.group(1)) if m else (line, "")
 
 
-def _heading(content: str) -> tuple[int, str] | None:
-    """(level, title) of an ATX heading line, else None. The closing #s go only when a space precedes
-    them, as in CommonMark ("# C#" is titled "C#")."""
-    m = _HEADING.match(content)
-    if not m:
-        return None
-    title = content[m.end():].strip(" \t")
-    unclosed = title.rstrip("#")
-    if not unclosed or unclosed[-1] in " \t":
-        title = unclosed.rstrip(" \t")
-    return len(m.group(1)), title
-
-
-def _section_lines(lines: list[str]) -> Iterable[int]:
-    """Indexes of the lines inside the Follow-up Actions section, outside code fences and comments."""
-    inside, level, fence, comment = False, 0, None, False
-    for i, line in enumerate(lines):
-        content, _ = _content(line)
-        if fence:
-            if content.strip().startswith(fence):
-                fence = None
-            continue
-        if comment:
-            if "-->" in content:
-                comment = False
-            continue
-        f = _FENCE.match(content)
-        if f:
-            fence = f.group(1)
-            continue
-        h = _heading(content)
-        if h:
-            if inside and h[0] <= level:
-                inside = False
-            if not inside and h[1].strip().lower().rstrip(":") == SECTION_TITLE:
-                inside, level = True, h[0]
-            continue
-        stripped = content.strip()
-        if stripped.startswith("<!--"):
-            comment = "-->" not in stripped
-            continue
-        if inside:
-            yield i
+def _tasks(description: str) -> list[markdown.TaskItem]:
+    """The task items of every Follow-up Actions section (a heading of that title, `:` optional)."""
+    if SECTION_TITLE not in description.lower():  # most descriptions: no need to parse them
+        return []
+    doc = markdown.read(description)
+    return doc.task_items(h for h in doc.headings if h.title.lower().rstrip(":") == SECTION_TITLE)
 
 
 def _normal(text: str) -> str:
@@ -215,21 +176,16 @@ def parse_item(body: str) -> tuple[str, str | None, str | None, int | None]:
 
 
 def parse_actions(description: str | None) -> list[ActionItem]:
-    lines = split_lines(description or "")
     items: list[ActionItem] = []
     seen: dict[str, int] = {}
-    for i in _section_lines(lines):
-        content, _ = _content(lines[i])
-        m = _ITEM.match(content)
-        if not m:
-            continue
-        text, owner, due, issue_iid = parse_item(m.group(4))
+    for task in _tasks(description or ""):
+        text, owner, due, issue_iid = parse_item(task.text)
         if not text:
             continue
         digest = hashlib.sha1(_normal(text).encode("utf-8")).hexdigest()[:12]
         seen[digest] = seen.get(digest, 0) + 1
         key = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
-        items.append(ActionItem(i, text, owner, due, bool(due) and _valid_date(due), m.group(2) != " ",
+        items.append(ActionItem(task.line, text, owner, due, bool(due) and _valid_date(due), task.checked,
                                 issue_iid, key))
     return items
 
@@ -252,12 +208,12 @@ def link_items(description: str, links: dict[str, int]) -> str:
 def tick_item(description: str, issue_iid: int, done: bool) -> str:
     """Tick (or untick) the box of the line linked to follow-up #issue_iid; nothing else changes."""
     lines = split_lines(description)
-    for item in parse_actions(description):
-        if item.issue_iid != issue_iid or item.done == done:
+    for task in _tasks(description):
+        text, _, _, linked = parse_item(task.text)
+        if not text or linked != issue_iid or task.checked == done:
             continue
-        content, end = _content(lines[item.line])
-        m = _ITEM.match(content)
-        lines[item.line] = m.group(1) + ("x" if done else " ") + content[m.end(2):] + end
+        line = lines[task.line]
+        lines[task.line] = line[:task.box] + ("x" if done else " ") + line[task.box + 1:]
     return "".join(lines)
 
 

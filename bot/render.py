@@ -24,6 +24,7 @@ from jinja2 import (
     Undefined,
 )
 
+from . import markdown
 from .neutralize import neutralize, neutralize_note, one_line
 from .state import IncidentState
 from .state_schema import ROLES
@@ -207,14 +208,12 @@ FILTERS: dict[str, Callable[..., Any]] = {
 
 
 def _tidy(text: str) -> str:
-    """No leading/trailing blank lines; at most one blank line in a row outside fenced code."""
-    lines = [line.rstrip() if not line.strip() else line for line in text.split("\n")]
+    """No leading/trailing blank lines; at most one blank line in a row outside code blocks."""
+    doc = markdown.read(text)  # the text's newlines are "\n" only (neutralised)
     out: list[str] = []
-    in_fence = False
-    for line in lines:
-        if line.startswith("```"):
-            in_fence = not in_fence
-        if not in_fence and not line.strip() and out and not out[-1].strip():
+    for line, code in zip(doc.lines, doc.code, strict=True):
+        line = line if line.strip() else line.rstrip()
+        if not code and not line and out and not out[-1].strip():
             continue
         out.append(line)
     while out and not out[0].strip():

@@ -245,7 +245,8 @@ def test_linking_an_item_that_heads_a_table_runs_nothing(tmp_path):
         assert bot_commands(world) == [] and world.issue(pm_iid)["state"] == "opened"
         world.comment(pm_iid, "/incident actions", who="alice")
         pm = world.issue(pm_iid)
-        assert "→ #" in pm["description"]  # the bot linked the item
+        # Read as GitLab reads it (bot/markdown.py), the line heads a table, not a task list: nothing to
+        # link; and whatever the bot writes, no line of it starts with "/".
         assert bot_commands(world) == []
         assert pm["state"] == "opened" and "hacked" not in pm["labels"]
     finally:

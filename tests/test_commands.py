@@ -155,3 +155,40 @@ def test_a_command_copied_from_the_help_runs():
     # The help's examples start with a zero-width space, so GitLab runs none of them as a quick action.
     [cmd] = parse_commands("\u200b/incident update\nsummary: copied")
     assert cmd.verb == "update" and cmd.fields == {"summary": "copied"}
+
+
+# -- what GitLab renders as code, quotes or HTML never runs (bot.markdown) -------------------------------
+def test_gitlab_multiline_quotes_never_run():
+    # Unclosed, it runs to the end; only a line of at least as many >s closes it.
+    for text in ("quoting:\n>>>\n/incident resolve\n>>>", ">>>\n/incident resolve", "  >>>>\n>>>\n/incident resolve\n>>>>",
+                 ">>>\nx\n\n/incident resolve\n>>>\n", ">>> /incident resolve"):
+        assert parse_commands(text) == [] and not has_command(text, "/incident"), text
+    assert [c.verb for c in parse_commands(">>>\nquoted\n>>>\n/incident status")] == ["status"]
+    # Inside fenced code a >>> line opens nothing; inside the quote it closes it, even in a fence (comrak).
+    assert [c.verb for c in parse_commands("```\n>>>\n```\n/incident status")] == ["status"]
+    assert [c.verb for c in parse_commands(">>>\n```\n>>>\n/incident status")] == ["status"]
+
+
+def test_commonmark_code_html_and_quote_continuations_never_run():
+    for text in ("intro\n\n    /incident resolve", "<details>\n/incident resolve\n</details>",
+                 "````\n```\n/incident resolve\n````", "~~~ info\n/incident resolve\n```\n",
+                 "> quoted\n/incident resolve",  # a lazy line: GitLab shows it inside the quote
+                 "- a step\n  /incident resolve"):  # inside a list item
+        assert parse_commands(text) == [] and not has_command(text, "/incident"), text
+    # A closer indented up to 3 spaces or longer than the opener ends the fence, as in CommonMark.
+    assert [c.verb for c in parse_commands("```\ncode\n   ````\n/incident status")] == ["status"]
+
+
+def test_fields_hold_a_list_and_the_next_command_still_runs():
+    text = "/incident update\nprogress:\n  - rolled back\n/incident mitigate\nsummary: x\n```\n/incident resolve\n```"
+    update, mitigate = parse_commands(text)
+    assert update.fields == {"progress": ["rolled back"]} and mitigate.fields == {"summary": "x"}
+
+
+def test_a_quoted_command_in_a_comment_does_not_resolve_the_incident(world):
+    # GitLab renders `>>>` ... `>>>` as a quote; the bot ran the quoted line as a command (issue 14, item 6).
+    iid = world.declare()
+    before = len(world.bot_notes(iid))
+    world.comment(iid, "quoting:\n>>>\n/incident resolve\n>>>")
+    assert world.issue(iid)["state"] == "opened" and world.state(iid).status == "active"
+    assert len(world.bot_notes(iid)) == before

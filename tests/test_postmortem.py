@@ -216,7 +216,11 @@ def test_long_runs_in_item_lines():
     assert parse_item("x →#" + "1" * n) == ("x →#" + "1" * n, None, None, None)  # no such issue: text
     assert parse_item("a @" + "b" * n + "." * n) == ("a", "b" * n, None, None)
     assert parse_item("a " + "due: " * n + "x")[2] == "due:"  # pairs: "due: due:" is a due date of "due:"
-    assert texts(parse_actions("### Follow-up Actions\n- " + " " * n + "[ ] x\n" + "1" * n + ". [ ] y\n")) == ["x", "y"]
+    # As GitLab renders them: five or more spaces after a list marker start code, and an ordered list's
+    # number has at most 9 digits, so neither line is an item (the box regex once read both).
+    assert parse_actions("### Follow-up Actions\n- " + " " * n + "[ ] x\n" + "1" * n + ". [ ] y\n") == []
+    assert texts(parse_actions("### Follow-up Actions\n- [ ]" + " " * n + "x\n" + " " * 3 + "1. [ ] y" + " " * n)) == \
+        ["x", "y"]
 
 
 def test_markers_with_huge_numbers_are_ignored_not_raised():
@@ -225,3 +229,13 @@ def test_markers_with_huge_numbers_are_ignored_not_raised():
     assert action_of(f"<!-- incident-bot:action-of project=1 postmortem={huge} key=abc -->") is None
     assert reminded_on("<!-- incident-bot:action-reminded 2026-99-99 -->") is None
     assert reminded_on("<!-- incident-bot:action-reminded 2026-12-01 -->") == date(2026, 12, 1)
+
+
+def test_items_as_gitlab_renders_them():
+    # Quoted (with `>` or GitLab's `>>>`), commented or indented-code lines are no items; a setext
+    # heading names a section too.
+    doc = ("Follow-up Actions\n-----------------\n- [ ] Real @bob\n>>>\n- [ ] quoted\n>>>\n> - [ ] quoted too\n\n"
+           "<div>\n- [ ] in HTML\n</div>\n\n    - [ ] code\n\n- [x] Also real\n")
+    items = parse_actions(doc)
+    assert [(i.text, i.done) for i in items] == [("Real", False), ("Also real", True)]
+    assert tick_item(link_items(doc, {items[0].key: 4}), 4, True) == doc.replace("- [ ] Real @bob", "- [x] Real @bob → #4")
