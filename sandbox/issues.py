@@ -158,7 +158,15 @@ def update_issue(store: Store, issue: dict[str, Any], actor: dict[str, Any], par
     if "description" in params and params["description"] != issue["description"]:
         old_description = issue["description"]
         issue["description"] = params["description"]
-        notes.append("changed the description")
+        toggled = updated_tasks(old_description, params["description"])
+        if toggled:
+            # GitLab (Issuable::CommonSystemNotesService#handle_description_change_note): an edit that
+            # changes the status of any task item gets one "marked the checklist item" note per such item
+            # and no "changed the description" note, whatever else the edit changed.
+            notes.extend(f"marked the checklist item **{text}** as {'completed' if done else 'incomplete'}"
+                         for text, done in toggled)
+        else:
+            notes.append("changed the description")
         follow_up = (params["description"], old_description)
     labels = list(issue["labels"])
     if params.get("labels") is not None:
@@ -224,6 +232,21 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any,
     if before["state"] != after["state"]:
         changes["state_id"] = (STATE_ID[before["state"]], STATE_ID[after["state"]])
     return changes
+
+
+_TASK_ITEM = re.compile(r"^\s*(?:[-+*]|\d+\.)\s+(\[\s\]|\[[xX]\])(\s.+)", re.MULTILINE)
+
+
+def _tasks(text: str | None) -> list[tuple[str, bool]]:
+    """(text, done) of each task item, as GitLab's Taskable.get_tasks reads a description."""
+    return [(label.strip(), box.lower() == "[x]") for box, label in _TASK_ITEM.findall(text or "")]
+
+
+def updated_tasks(old: str | None, new: str | None) -> list[tuple[str, bool]]:
+    """Taskable.get_updated_tasks: the items, matched by position, whose text stayed and status changed."""
+    before = _tasks(old)
+    return [(text, done) for i, (text, done) in enumerate(_tasks(new))
+            if i < len(before) and before[i][0] == text and before[i][1] != done]
 
 
 def _label_note(added: list[str], removed: list[str]) -> str:

@@ -1,0 +1,115 @@
+"""Attacks on issue 12's guarantees found by a second security review (after the changes to issue-event
+trust, the one Markdown reader, the rebuild's markers and `no_quick_actions`).
+
+Each test asserts the secure outcome and fails on the code it was written against.
+"""
+
+from __future__ import annotations
+
+import pytest  # noqa: F401
+from test_attacks import add_to_actions, resolved_postmortem
+
+
+# -- 1. A Reporter's postmortem edit is credited to the last Developer who edited it -------------------
+# GitLab records no "changed the description" note for an edit that ticks or unticks any task item
+# (Issuable::CommonSystemNotesService#handle_description_change_note: only "marked the checklist item
+# ... as completed"), whatever else the edit changed. bot/issue_claims.py `_edit_claim` takes the newest
+# "changed the description" note as the editor, so a Reporter who ticks one box and adds action items in
+# the same edit is judged as the Developer who edited before: the bot opens, assigns and links the
+# Reporter's follow-up issues (the Developer-only `actions`).
+def test_reporter_edit_that_ticks_a_box_is_not_credited_to_a_developer(world):
+    _, pm_iid = resolved_postmortem(world)
+    add_to_actions(world, pm_iid, "- [ ] Add a runbook for SSO @alice\n", who="alice")
+    desc = world.issue(pm_iid)["description"]
+    assert "→ #" in desc  # alice's item got its follow-up
+    ticked = desc.replace("- [ ] Add a runbook for SSO", "- [x] Add a runbook for SSO", 1)
+    head, rest = ticked.split("### Follow-up Actions\n", 1)
+    first, _, tail = rest.partition("\n")
+    world.edit_issue(pm_iid, who="rita", description=head + "### Follow-up Actions\n" + first + "\n"
+                     + "- [ ] Grant rita maintainer access @rita due:2026-12-31\n" + tail)
+    notes = [n["body"] for n in world.sb.notes(world.pid, pm_iid) if n["system"]]
+    assert any(b.startswith("marked the checklist item") for b in notes)  # GitLab's record of rita's edit
+    pm = world.issue(pm_iid)
+    assert "Grant rita" in pm["description"]
+    line = next(ln for ln in pm["description"].splitlines() if "Grant rita" in ln)
+    assert "→ #" not in line, "the bot opened a Reporter's follow-up as if a Developer had added it"
+
+
+# -- 2. A Reporter moves the incident to another region (a Developer's `handoff`) ----------------------
+# The region is recorded only in the signed state and the region label: no note marker of the bot names
+# it. A Reporter breaks the state's signature (anyone who can edit the issue can) and swaps the region
+# label (Reporters set labels). The next delivery rebuilds the state (bot/rebuild.py), which takes the
+# region from the labels, and signs it: the Reporter's handoff is now the incident's state.
+def test_a_reporter_cannot_move_the_incident_through_a_rebuild(world):
+    iid = world.declare()
+    regions = [r.lower() for r in world.cfg.regions]
+    start = world.state(iid).region
+    target = next(r for r in regions if r.upper() != start)
+    other = next(r for r in regions if r.upper() not in (start, target.upper()))
+    world.comment(iid, f"/incident handoff {target}\nactive_tickets: 3\n")
+    assert world.state(iid).region == target.upper()
+    desc = world.issue(iid)["description"]
+    i = desc.index("hmac-sha256=") + len("hmac-sha256=")
+    broken = desc[:i] + ("0" if desc[i] != "0" else "1") + desc[i + 1:]
+    world.edit_issue(iid, who="rita", description=broken, labels=",".join(
+        [label for label in world.issue(iid)["labels"] if not label.startswith("region::")] + [f"region::{other}"]))
+    world.comment(iid, "/incident update\nsummary: still rolling back\n")
+    assert world.state(iid).region == target.upper(), "a Reporter's label moved the incident"
+
+
+# -- 3. A command inside a multi-line inline code span runs ------------------------------------------
+# GitLab renders "`" ... "`" across lines as one code span (CommonMark), and its own quick-action
+# extractor skips it in both generations (the sandbox's oracle agrees). bot/markdown.py reads block
+# structure only (inline rules disabled), so the middle line is a paragraph line and runs as a command:
+# a Developer explaining what to type later resolves the incident now.
+INLINE_CODE_NOTES = ["Once the graphs are green, type `\n/incident resolve\nsummary: rolled back`",
+                     "The runbook says, once the graphs are green: ``\n/incident resolve\n``"]
+
+
+@pytest.mark.parametrize("body", INLINE_CODE_NOTES)
+def test_a_command_in_a_multiline_code_span_is_not_a_command(body):
+    from bot.commands import has_command, parse_commands
+    from sandbox.extractor import extract
+
+    for generation in ("regex", "commonmark"):
+        assert extract(body.replace("/incident resolve", "/close"), generation) == []  # GitLab: code
+    assert not has_command(body, "/incident")
+    assert parse_commands(body, "/incident") == []
+
+
+def test_a_command_in_a_multiline_code_span_resolves_nothing(world):
+    iid = world.declare()
+    world.comment(iid, INLINE_CODE_NOTES[0])
+    assert world.state(iid).status == "active"
+    assert world.issue(iid)["state"] == "opened"
+
+
+# -- 4. `@all` at the end of a sentence (or after ".", "-", a non-ASCII letter) still notifies everyone --
+# GitLab finds a user reference with `(?<!\w)@` and a username that ends in [A-Za-z0-9_-]
+# (User.reference_pattern, Gitlab::PathRegex::NAMESPACE_FORMAT_REGEX; Ruby's \w is ASCII). So "@all."
+# mentions `all` (the "." is not part of a username), and so do "e.g.@all", "-@all", "т@all" (Cyrillic).
+# bot/neutralize.py's `_ALL_MENTION` skips "@all" when a "." or "-" follows or precedes it, or any Unicode
+# letter precedes it: the bot reposts the person's `@all` and notifies every member, as the bot.
+_GITLAB_MENTION = __import__("re").compile(
+    r"(?<![A-Za-z0-9_])@([A-Za-z0-9_.][A-Za-z0-9_\-.]*[A-Za-z0-9_\-]|[A-Za-z0-9_])")
+ALL_MENTIONS = ["Heads up @all.", "Status for @all...", "cc: support-@all", "see e.g.@all", "Привет@all"]
+
+
+def gitlab_mentions(text: str) -> list[str]:
+    return [m.group(1) for m in _GITLAB_MENTION.finditer(text)]
+
+
+@pytest.mark.parametrize("text", ALL_MENTIONS)
+def test_neutralized_text_mentions_nobody_as_all(text):
+    from bot.neutralize import neutralize
+
+    assert "all" in gitlab_mentions(text)  # GitLab would notify every member for the raw text
+    assert "all" not in gitlab_mentions(neutralize(text))
+
+
+def test_an_update_summary_ending_in_at_all_does_not_notify_everyone(world):
+    iid = world.declare()
+    world.comment(iid, "/incident update\nsummary: Rolled back, thanks @all.\n")
+    body = world.bot_notes(iid)[-1]["body"]
+    assert "Rolled back" in body
+    assert "all" not in gitlab_mentions(body)
