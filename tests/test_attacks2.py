@@ -113,3 +113,25 @@ def test_an_update_summary_ending_in_at_all_does_not_notify_everyone(world):
     body = world.bot_notes(iid)[-1]["body"]
     assert "Rolled back" in body
     assert "all" not in gitlab_mentions(body)
+
+
+# -- 5. A Reporter's status label or reopen is neither refused nor undone -------------------------------
+# DESIGN.md: adding a status label and reopening stand for commands (`mitigate`/`resolve`, and taking a
+# resolution back), so below the level the bot refuses and undoes them. Only the incident and severity
+# labels and a close are triggers (bot/issue_claims.py LABEL_TRIGGERS, bot/handlers): a Reporter marks an
+# active SEV1 resolved for everyone reading the labels (boards, lists, the scheduled job's filters), or
+# reopens a resolved incident, and the bot says nothing and leaves it so.
+def test_a_reporters_status_label_is_refused_and_undone(world):
+    iid = world.declare()
+    labels = [label for label in world.issue(iid)["labels"] if not label.startswith("incident::")]
+    world.edit_issue(iid, who="rita", labels=",".join(labels + ["incident::resolved"]))
+    issue = world.issue(iid)
+    assert "incident::resolved" not in issue["labels"] and "incident::active" in issue["labels"]
+
+
+def test_a_reporters_reopen_of_a_resolved_incident_is_refused_and_undone(world):
+    iid = world.declare()
+    world.comment(iid, "/incident resolve\nsummary: rolled back\n")
+    assert world.issue(iid)["state"] == "closed"
+    world.edit_issue(iid, who="rita", state_event="reopen")
+    assert world.issue(iid)["state"] == "closed"
