@@ -135,3 +135,29 @@ def test_a_reporters_reopen_of_a_resolved_incident_is_refused_and_undone(world):
     assert world.issue(iid)["state"] == "closed"
     world.edit_issue(iid, who="rita", state_event="reopen")
     assert world.issue(iid)["state"] == "closed"
+
+
+# -- 6. A `>>>` line inside a fenced code block in a `>>>` quote ends the quote for the bot only ---------
+# GitLab's BlockquoteFenceFilter (every version that has one: `>>>`, then code blocks taken whole, then
+# the closing `>>>`) and the sandbox's extractor oracle keep a fenced block inside a `>>>` quote whole, so
+# a `>>>` line inside the fence does not close the quote. bot/markdown.py `_multiline_quotes` closes the
+# quote at that line ("even inside a fence within the quote"), so the rest reads as top-level text: a
+# quoted log or runbook excerpt resolves the incident.
+QUOTED_FENCE = ">>>\nFrom the runbook:\n```\n>>>\n/incident resolve\n```\n>>>\n"
+
+
+def test_a_command_in_a_fence_inside_a_multiline_quote_is_not_a_command():
+    from bot.commands import has_command, parse_commands
+    from sandbox.extractor import extract
+
+    gitlab_text = QUOTED_FENCE.replace("/incident resolve", "/close")
+    assert extract(gitlab_text, "commonmark") == [] and extract(gitlab_text, "regex") == []
+    assert not has_command(QUOTED_FENCE, "/incident")
+    assert parse_commands(QUOTED_FENCE, "/incident") == []
+
+
+def test_a_command_in_a_fence_inside_a_multiline_quote_resolves_nothing(world):
+    iid = world.declare()
+    world.comment(iid, QUOTED_FENCE)
+    assert world.state(iid).status == "active"
+    assert world.issue(iid)["state"] == "opened"
