@@ -161,3 +161,27 @@ def test_a_command_in_a_fence_inside_a_multiline_quote_resolves_nothing(world):
     world.comment(iid, QUOTED_FENCE)
     assert world.state(iid).status == "active"
     assert world.issue(iid)["state"] == "opened"
+
+
+# -- 7. Settings GitLab or the bot cannot honour are accepted ----------------------------------------
+# bot/config_schema.py takes any non-empty string as a label or prefix. GitLab label titles cannot hold a
+# comma (the bot joins add_labels/remove_labels with ","), so `incident: "incident,confidential"` makes
+# every declare add two labels, one of them unmanaged, and the incident label is never recognised again;
+# a line break or the same label for two meanings (postmortem == incident) breaks routing; a prefix that
+# is a GitLab quick action (`/close`) makes every command the commenter types run in GitLab too.
+BAD_SETTINGS = ['labels:\n  incident: "incident,confidential"\n',
+                'labels:\n  postmortem: "a\\nb"\n',
+                'labels:\n  postmortem: incident\n',
+                'command_prefix: "/close"\n']
+
+
+@pytest.mark.parametrize("settings", BAD_SETTINGS)
+def test_settings_gitlab_cannot_honour_are_refused(settings, tmp_path):
+    from bot.config import load_config
+    from bot.config_schema import ConfigError
+
+    path = tmp_path / "config.yml"
+    path.write_text(settings)
+    env = {"GITLAB_URL": "http://gitlab.invalid", "GITLAB_TOKEN": "t", "INCIDENT_BOT_WEBHOOK_SECRET": "s"}
+    with pytest.raises(ConfigError):
+        load_config(str(path), env=env)
