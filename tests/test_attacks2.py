@@ -115,6 +115,15 @@ def test_an_update_summary_ending_in_at_all_does_not_notify_everyone(world):
     assert "all" not in gitlab_mentions(body)
 
 
+def test_an_outsiders_title_ending_in_at_all_does_not_notify_everyone(world):
+    # The title is in every template's heading: an outsider's issue, declared by a Developer.
+    iid = world.create_issue(who="outsider", title="SSO down for @all.")
+    world.comment(iid, "/incident declare sev2")
+    body = world.bot_notes(iid)[-1]["body"]
+    assert "SSO down" in body
+    assert "all" not in gitlab_mentions(body)
+
+
 # -- 5. A Reporter's status label or reopen is neither refused nor undone -------------------------------
 # DESIGN.md: adding a status label and reopening stand for commands (`mitigate`/`resolve`, and taking a
 # resolution back), so below the level the bot refuses and undoes them. Only the incident and severity
