@@ -27,7 +27,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import commands, events, fields, markdown, postmortem, timeutil  # noqa: E402
+from bot import commands, events, fields, markdown, markers, postmortem, timeutil  # noqa: E402
 from bot.markers import BEGIN  # noqa: E402
 from bot.neutralize import neutralize, neutralize_note, one_line  # noqa: E402
 from bot.state import BlockError, read_block, write_block  # noqa: E402
@@ -161,12 +161,13 @@ def bench_postmortem() -> None:
     case("split_lines: CRs", postmortem.split_lines, lambda n: "\r" * n)
     case("fences and comments in the section", postmortem.parse_actions,
          lambda n: SECTION + "```\n<!--\n" * (n // 10))
-    case("markers: repeated openings", postmortem.postmortem_of,
+    case("markers: repeated openings", markers.postmortem_of,
          lambda n: "<!-- incident-bot:postmortem-of project=1 iid=" * (n // 46))
-    case("markers: action key run", postmortem.action_of,
+    case("markers: action key run", markers.action_of,
          lambda n: "<!-- incident-bot:action-of project=1 postmortem=2 key=" + "a" * n)
+    # Reads the section with bot/markdown.py (markdown-it-py: linear, about 300 KB/s on dense blocks).
     case("link_items on many items", lambda t: postmortem.link_items(t, {}),
-         lambda n: SECTION + "- [ ] Do it\n" * (n // 12))
+         lambda n: SECTION + "- [ ] Do it\n" * (n // 12), MARKDOWN_BOUND_SECONDS)
 
 
 # -- bot/markdown.py: the one reader of fences, quotes, headings and task items ----------------------------
@@ -180,7 +181,9 @@ def bench_markdown() -> None:
     def rep(unit: str) -> Callable[[int], str]:
         return lambda n: (unit * (n // len(unit) + 1))[:n]
 
-    for name, unit in {"fence openers": "```\n", "fence openers with info": "```x\n~~~y\n",
+    for name, unit in {"code spans across lines, runs of every length": "a `\n`` b\n```\n/x `\n",
+                       "unclosed backtick runs of growing length": "`" * 7 + " x\n",
+                       "fence openers": "```\n", "fence openers with info": "```x\n~~~y\n",
                        "tilde and backtick fences mixed": "~~~\n```\n/a\n", ">>> runs": ">>>\n",
                        ">>> openers, longer each time": "", "nested quotes on one line": ">",
                        "nested quotes, a line each": "> > > > > > > > > > > > > > > > > > > > > > x\n",

@@ -160,9 +160,19 @@ class Config:
                 raise ConfigError(f"labels.region.{name}: not a region in `regions`; valid: {', '.join(regions)}")
         for name in regions:
             labels.setdefault(name, f"region::{name.lower()}")
+        every = _label_titles(self.data["labels"])
+        twice = sorted({title for title in every if every.count(title) > 1})
+        if twice:  # one label for two meanings: the bot could not tell them apart
+            raise ConfigError(f"labels: {', '.join(twice)} used for more than one meaning")
         if self.state_key is not None and len(self.state_key) < 32:
             raise ConfigError("INCIDENT_BOT_STATE_KEY: use at least 32 characters (e.g. `openssl rand -hex 32`)")
         return self
+
+
+def _label_titles(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [title for value in node.values() for title in _label_titles(value)]
+    return [node] if isinstance(node, str) else []
 
 
 def load_config(path: str | None = None, env: dict[str, str] | None = None) -> Config:

@@ -149,9 +149,9 @@ def regions(value: Any, path: str) -> dict:
 
 def region_labels(value: Any, path: str) -> dict:
     out = {}
-    for name, label in _mapping(value, path).items():
+    for name, title in _mapping(value, path).items():
         region_name(name, _join(path, name))
-        out[name] = text()(label, _join(path, name))
+        out[name] = label()(title, _join(path, name))
     return out
 
 
@@ -161,8 +161,41 @@ def walk(spec: Any, value: Any, path: str) -> Any:
 
 _positive_minutes = whole(1)
 
+# GitLab's own quick actions (doc/user/project/quick_actions.md): a prefix that is one would run in
+# GitLab too, with the commenter's rights, every time someone types a bot command.
+GITLAB_QUICK_ACTIONS = frozenset(
+    "add_child add_contacts approve assign assign_reviewer award blocked_by blocks board_move cc checkin_reminder "
+    "child clear_health_status clear_weight clone close confidential copy_metadata create_merge_request done draft "
+    "due duplicate epic estimate exact health_status iteration label labels lock merge milestone move page parent "
+    "promote promote_to promote_to_incident publish q react ready reassign reassign_reviewer rebase relabel relate "
+    "remove_child remove_contacts remove_due_date remove_epic remove_estimate remove_iteration remove_label "
+    "remove_milestone remove_parent remove_time_spent remove_zoom reopen request_review set_parent severity shrug "
+    "spend status subscribe tableflip target_branch time_estimate timeline title todo type unapprove unassign "
+    "unassign_reviewer unlabel unlink unlock unrelate unsubscribe weight zoom".split())
+
+
+def label() -> Check:
+    """A GitLab label title the bot can send: the API joins label lists with commas."""
+    base = text()
+
+    def check(value: Any, path: str) -> str:
+        value = base(value, path)
+        if "," in value or any(ch in value for ch in "\r\n\t\v\f\x85\u2028\u2029"):
+            raise ConfigError(f"{path}: a label cannot hold a comma or a line break, got {value!r}")
+        return value
+    return check
+
+
+def prefix(value: Any, path: str) -> str:
+    value = text()(value, path)
+    if value != value.strip() or any(ch.isspace() for ch in value):
+        raise ConfigError(f"{path}: one word without spaces, got {value!r}")
+    if value.startswith("/") and value[1:].lower() in GITLAB_QUICK_ACTIONS:
+        raise ConfigError(f"{path}: {value} is a GitLab quick action; GitLab would run it too (use /incident)")
+    return value
+
 SCHEMA: dict[str, Any] = {
-    "command_prefix": text(),
+    "command_prefix": prefix,
     "default_severity": one_of(*SEVERITIES),
     "min_access_level": one_of(*ACCESS_LEVELS),
     "max_body_bytes": whole(1),
@@ -172,13 +205,13 @@ SCHEMA: dict[str, Any] = {
     "templates_dir": text(optional=True),
     "projects": projects,
     "labels": {
-        "incident": text(),
-        "severity": by_severity(text()),
-        "status": {status: text() for status in STATUSES},
-        "role": {role: text() for role in ROLES},
+        "incident": label(),
+        "severity": by_severity(label()),
+        "status": {status: label() for status in STATUSES},
+        "role": {role: label() for role in ROLES},
         "region": region_labels,
-        "postmortem": text(),
-        "postmortem_action": text(),
+        "postmortem": label(),
+        "postmortem_action": label(),
     },
     "cadence": {"active": by_severity(_positive_minutes), "mitigated": by_severity(_positive_minutes)},
     "response_target": by_severity(_positive_minutes),

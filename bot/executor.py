@@ -89,7 +89,8 @@ class IssueWriter:
     def apply(self, effects: Effects, key: str, *, internal: bool = False) -> None:
         for i, reply in enumerate(effects.replies):
             if effects.state is not None:  # what a rebuild trusts: the bot's notes, not labels people set
-                reply.extra = {**reply.extra, "status": effects.state.status, "sev": str(effects.state.severity)}
+                reply.extra = {**reply.extra, "status": effects.state.status, "sev": str(effects.state.severity),
+                               "region": effects.state.region or "-"}
             self.post(reply, key if i == 0 else f"{key}.{i}", internal=internal)
         if effects.state is not None:
             self.write_state(effects.state, key, close=effects.close)

@@ -19,6 +19,7 @@ from .config import Config
 from .events import Actor, IssueEvent
 from .records import Issue, Note, ResourceEvent
 
+CHECKLIST_NOTE = "marked the checklist item"
 DESCRIPTION_NOTE = "changed the description"  # GitLab's system note for an edit (SystemNoteService)
 
 
@@ -107,7 +108,9 @@ def _state_claim(event: IssueEvent, closed: bool, rec: Records) -> tuple[IssueEv
 def _edit_claim(event: IssueEvent, rec: Records, bot_id: int | None) -> tuple[IssueEvent | None, str]:
     # The bot's own edits (linking items it opened) are skipped: one made meanwhile must not hide the
     # person's edit that this delivery is about.
-    edits = [n for n in rec.notes or [] if n.system and n.body.startswith(DESCRIPTION_NOTE)
+    # GitLab notes an edit that ticks or unticks a task item as "marked the checklist item ...", with
+    # no "changed the description" note, whatever else the edit changed: both kinds record an edit.
+    edits = [n for n in rec.notes or [] if n.system and n.body.startswith((DESCRIPTION_NOTE, CHECKLIST_NOTE))
              and (bot_id is None or n.author_id != bot_id)]
     last = max(edits, key=lambda n: n.id) if edits else None
     if last is None or last.author_id is None:

@@ -56,20 +56,28 @@ class TaskItem:
 
 
 def _multiline_quotes(lines: list[str]) -> list[str]:
-    """`>>>` ... `>>>` as `>` quotes, every line kept where it was (the fence lines become blank)."""
+    """`>>>` ... `>>>` as `>` quotes, every line kept where it was (the fence lines become blank). A code
+    block inside the quote is taken whole, as GitLab's BlockquoteFenceFilter does: a `>>>` line in it
+    does not end the quote (reading it as an end would bare the lines after it)."""
     out: list[str] = []
     fence: tuple[str, int] | None = None  # the open top-level code fence: (character, length)
     quote = 0  # the open `>>>` fence's length
+    inner: tuple[str, int] | None = None  # a code fence open inside the quote: it holds its `>>>` lines
     for line in lines:
         q = _QUOTE_FENCE.fullmatch(line)
+        f = _CODE_FENCE.match(line)
         if quote:
-            if q and len(q.group(1)) >= quote:
+            if inner:
+                if f and f.group(1)[0] == inner[0] and len(f.group(1)) >= inner[1] and not f.group(2).strip(" \t"):
+                    inner = None
+            elif q and len(q.group(1)) >= quote:
                 quote = 0
                 out.append("")
-            else:
-                out.append("> " + line)
+                continue
+            elif f and not (f.group(1)[0] == "`" and "`" in f.group(2)):
+                inner = (f.group(1)[0], len(f.group(1)))
+            out.append("> " + line)
             continue
-        f = _CODE_FENCE.match(line)
         if fence:
             if f and f.group(1)[0] == fence[0] and len(f.group(1)) >= fence[1] and not f.group(2).strip(" \t"):
                 fence = None
@@ -107,6 +115,42 @@ def split(text: str | None) -> list[str]:
     return _NEWLINE.split(text or "")
 
 
+_BACKTICKS = re.compile(r"(?<!\\)`+")
+
+
+def _inside_code_spans(lines: list[str], start: int, end: int) -> Iterable[int]:
+    """The lines start+1..end-1 of a paragraph that begin inside a code span running across lines.
+
+    CommonMark: a backtick run opens a span that the next run of the same length closes. One pass, with
+    a pointer per run length, so it stays linear however many runs a person writes."""
+    text = "\n".join(lines[start:end])
+    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(text)]
+    by_length: dict[int, list[int]] = {}
+    for k, (a, b) in enumerate(runs):
+        by_length.setdefault(b - a, []).append(k)
+    pointer = dict.fromkeys(by_length, 0)
+    line_starts = [0]
+    for line in lines[start:end - 1]:
+        line_starts.append(line_starts[-1] + len(line) + 1)
+    k, next_line = 0, 1
+    while k < len(runs):
+        a, b = runs[k]
+        same, p = by_length[b - a], pointer[b - a]
+        while p < len(same) and same[p] <= k:
+            p += 1
+        pointer[b - a] = p
+        if p == len(same):  # never closed: literal backticks
+            k += 1
+            continue
+        close = runs[same[p]][0]
+        while next_line < len(line_starts) and line_starts[next_line] <= close:
+            if line_starts[next_line] > b - 1:
+                yield start + next_line
+            next_line += 1
+        k = same[p] + 1
+    return
+
+
 class Document:
     def __init__(self, text: str | None):
         self.lines = split(text)
@@ -116,8 +160,13 @@ class Document:
 
     @cached_property
     def paragraph(self) -> list[bool]:
-        return _cover(len(self.lines), (t.map if t.type == "paragraph_open" else (t.map[0], t.map[1] - 1)
-                                        for t in self._tokens if t.level == 0 and _is_paragraph(t)))
+        ranges = [t.map if t.type == "paragraph_open" else (t.map[0], t.map[1] - 1)
+                  for t in self._tokens if t.level == 0 and _is_paragraph(t)]
+        out = _cover(len(self.lines), ranges)
+        for start, end in ranges:  # a line that starts inside a code span is code, as GitLab shows it
+            for i in _inside_code_spans(self.lines, start, end):
+                out[i] = False
+        return out
 
     @cached_property
     def hidden(self) -> list[bool]:

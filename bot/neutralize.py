@@ -57,8 +57,10 @@ def _escape_slash(line: str, in_code: bool) -> str:
 
 
 # GitLab's "@all" notifies every member of the project: in person text the bot reposts, it would notify
-# them all again, as the bot, with every update. A zero-width space after the "@" keeps it readable.
-_ALL_MENTION = re.compile(r"(?<![\w@.\-])@(all)(?![\w.\-])", re.IGNORECASE)
+# them all again, as the bot, with every update. GitLab reads a mention after anything but an ASCII word
+# character and drops trailing dots ("@all." and "e.g.@all" mention all), so every "@" before "all" gets
+# a zero-width space after it (it reads the same; "@allison" in a reposted text notifies no one either).
+_ALL_MENTION = re.compile(r"(?<![A-Za-z0-9_])@(?=all)", re.IGNORECASE)
 
 
 def _process(text: str, *, markers: bool) -> str:
@@ -74,7 +76,7 @@ def _process(text: str, *, markers: bool) -> str:
             fence, is_fence = None, True
         in_code = fence is not None and not is_fence
         if markers:
-            line = _ALL_MENTION.sub("@" + _ZWSP + r"\1", escape_markers(line, in_code=in_code))
+            line = _ALL_MENTION.sub("@" + _ZWSP, escape_markers(line, in_code=in_code))
         out.append(_escape_slash(line, in_code))
     return "\n".join(out)
 

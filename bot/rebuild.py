@@ -1,7 +1,7 @@
 """Rebuild an incident's state when its description block is missing or damaged. Pure.
 
 Also used when the block's signature does not verify (someone else wrote it). The sources, in order
-of trust: the bot's own note markers (kind, n, role and user; status and severity after the change;
+of trust: the bot's own note markers (kind, n, role and user; status, severity and region after the change;
 reminder and command keys), then the labels (only where no note of the bot says: a Reporter can set
 labels), then the issue itself (author, created time, closed). Only notes the
 bot user wrote count: a person can paste a marker into a comment, and without the bot's username
@@ -46,6 +46,9 @@ def rebuild_state(issue: Issue, notes: list[Note], cfg: Config, bot_username: st
         key = mark.get("key", "")
         if mark.get("status") in ("active", "mitigated", "resolved") and mark.get("sev") in ("1", "2", "3"):
             state.status, state.severity = mark["status"], int(mark["sev"])
+        if "region" in mark:
+            region = mark["region"]
+            state.region = region if region in cfg.labels["region"] else None
         if kind == "reminder":
             for part in key.split("+"):
                 if part:

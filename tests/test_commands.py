@@ -164,9 +164,10 @@ def test_gitlab_multiline_quotes_never_run():
                  ">>>\nx\n\n/incident resolve\n>>>\n", ">>> /incident resolve"):
         assert parse_commands(text) == [] and not has_command(text, "/incident"), text
     assert [c.verb for c in parse_commands(">>>\nquoted\n>>>\n/incident status")] == ["status"]
-    # Inside fenced code a >>> line opens nothing; inside the quote it closes it, even in a fence (comrak).
+    # Inside fenced code a >>> line opens nothing; in a fence inside the quote it closes nothing.
     assert [c.verb for c in parse_commands("```\n>>>\n```\n/incident status")] == ["status"]
-    assert [c.verb for c in parse_commands(">>>\n```\n>>>\n/incident status")] == ["status"]
+    assert parse_commands(">>>\n```\n>>>\n/incident status") == []
+    assert [c.verb for c in parse_commands(">>>\n```\n>>>\n```\n>>>\n/incident status")] == ["status"]
 
 
 def test_commonmark_code_html_and_quote_continuations_never_run():

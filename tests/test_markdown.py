@@ -42,8 +42,10 @@ def test_gitlab_multiline_quotes_are_quotes():
     assert lines_where(read(">>> x\n\ny").paragraph) == [2]
     assert lines_where(read("    >>>\n\ny").paragraph) == [2]
     assert lines_where(read("```\n>>>\n```\ny").paragraph) == [3]
-    # In the quote, a closing line ends it even inside a fence (comrak checks the quote's fence first).
-    assert lines_where(read(">>>\n```\n>>>\ny").paragraph) == [3]
+    # A code block in the quote is taken whole, as GitLab's BlockquoteFenceFilter does: a `>>>` in it
+    # ends nothing, and the quote goes on after the block.
+    assert lines_where(read(">>>\n```\n>>>\ny").paragraph) == []
+    assert lines_where(read(">>>\n```\n>>>\n```\n>>>\ny").paragraph) == [5]
 
 
 def test_setext_heading_text_counts_as_paragraph_text():
