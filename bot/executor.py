@@ -57,19 +57,24 @@ class IssueWriter:
     """One issue during one delivery."""
 
     def __init__(self, gl: GitLab, cfg: Config, render: Callable[..., str], issue: Issue,
-                 bot_username: str | None, now: datetime, *, check_markers: bool = True):
+                 bot_username: str | None, now: datetime, *, check_markers: bool = True,
+                 since: datetime | None = None):
         self.gl, self.cfg, self.render, self.now = gl, cfg, render, now
         self.issue = issue
         self.bot_username = bot_username
         # A first attempt cannot have left a marker (a repeated delivery is stopped by the queue's dedupe and
-        # the state's handled keys): only a retry reads the recent notes.
+        # the state's handled keys): only a retry reads the notes.
         self._keys: set[str] | None = None if check_markers else set()
+        # How far back an earlier attempt's notes can be: the delivery's own note (or change), as GitLab
+        # timed it. None: every note.
+        self.since = since
 
     def existing_keys(self) -> set[str]:
-        """Keys of the bot's recent notes (read once per delivery, only when about to post, only on a retry)."""
+        """Keys of the bot's notes since `since`, every page (read once per delivery, only when about to
+        post, only on a retry): one page of 100 would miss the first replies of a note with 150 commands."""
         if self._keys is None:
             keys = set()
-            for note in self.gl.recent_notes(self.issue.project_id, self.issue.iid):
+            for note in self.gl.notes_since(self.issue.project_id, self.issue.iid, self.since):
                 if note.system or (self.bot_username and note.author != self.bot_username):
                     continue  # a person cannot make the bot skip a reply by pasting a marker
                 found = parse_marker(note.body)

@@ -3,14 +3,15 @@
 Each job is `job(delivery, key)` and is safe to run again: after a crash, on a repeated delivery, or
 twice at once on one issue (the queue keeps one issue's deliveries in order).
 
-* `postmortem`: a resolved incident gets one postmortem issue. Before creating it the job searches for
-  an issue carrying the postmortem label and the hidden marker naming the incident, so a retry after a
-  crash between "create" and "record the iid" finds the first one. A job with `pending(delivery)` is
+* `postmortem`: a resolved incident gets one postmortem issue. Before creating it the job lists the
+  bot's issues carrying the postmortem label opened since the incident (every page) and looks for the
+  hidden marker naming the incident, so a retry after a crash or a lost answer between "create" and
+  "record the iid" finds the first one. A job with `pending(delivery)` is
   also run when a repeated delivery skips a handled key (see `IncidentSession.resume`): that finishes a job a
   crash cut short after the state was written.
 * `postmortem_actions` (`_reply`): each new action item of a postmortem becomes a follow-up issue; the
   bot then appends ` → #iid` to that item's line and changes nothing else. Follow-ups carry a marker
-  naming the postmortem and the item's key, found again by a search before creating.
+  naming the postmortem and the item's key, found again the same way before creating.
 * `action_state`: a follow-up closed or reopened ticks or unticks its line in the postmortem.
 * `postmortem_status`: `/incident status` on a postmortem: its action items, open, overdue and done.
 
@@ -22,17 +23,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from .gitlab import GitLabRefused, Issue
-from .markers import (
-    action_marker,
-    action_of,
-    action_search,
-    postmortem_marker,
-    postmortem_of,
-    postmortem_search,
-)
+from .markers import action_marker, action_of, postmortem_marker, postmortem_of
 from .neutralize import neutralize, one_line
 from .postmortem import (
     ActionItem,
@@ -45,6 +39,7 @@ from .postmortem import (
 )
 from .render import incident_context
 from .routing import Reply
+from .timeutil import iso
 
 if TYPE_CHECKING:  # pragma: no cover
     from .session import IncidentSession as Delivery
@@ -60,14 +55,22 @@ def _title(text: str) -> str:
 
 
 # -- the postmortem issue --------------------------------------------------------------------------
-def find_postmortem(d: "Delivery", incident: Issue) -> Issue | None:
-    marker = postmortem_marker(incident.project_id, incident.iid)
-    found = d.gl.search_issues(incident.project_id, [d.cfg.labels["postmortem"]],
-                               postmortem_search(incident.project_id, incident.iid))
-    # Only an issue the bot opened counts: a person pasting the marker cannot stand in for it.
+def own_issues(d: "Delivery", project_id: int, label: str, since) -> Iterator[Issue]:
+    """Issues the bot opened with `label` since `since`, every page. GitLab's `search` is full-text search,
+    which never indexes HTML comments, so it cannot find a marker: exact filters find the candidates and
+    the caller reads the marker. Only an issue the bot opened counts: a person pasting the marker cannot
+    stand in for it."""
     bot_id = d.bot.get("id")
-    return next((i for i in sorted(found, key=lambda i: i.iid)
-                 if marker in i.description and (bot_id is None or i.author.get("id") == bot_id)), None)
+    for issue in d.gl.iter_issues(project_id, [label], state="all", author_id=bot_id, created_after=iso(since)):
+        if bot_id is None or issue.author.get("id") == bot_id:
+            yield issue
+
+
+def find_postmortem(d: "Delivery", incident: Issue) -> Issue | None:
+    """The incident's postmortem, opened after the incident was."""
+    found = [i for i in own_issues(d, incident.project_id, d.cfg.labels["postmortem"], incident.created_at)
+             if postmortem_marker(incident.project_id, incident.iid) in (i.description or "")]
+    return min(found, key=lambda i: i.iid, default=None)
 
 
 def postmortem_pending(d: "Delivery") -> bool:
@@ -129,12 +132,13 @@ def _incident_of(d: "Delivery", pm: Issue) -> Issue | None:
 
 
 def _existing_followups(d: "Delivery", pm: Issue) -> dict[str, int]:
-    bot_id = d.bot.get("id")
+    """Item key -> the follow-up the bot opened for it (the first), among its follow-ups opened since the
+    postmortem was."""
     found: dict[str, int] = {}
-    for issue in d.gl.search_issues(pm.project_id, [d.cfg.labels["postmortem_action"]],
-                                    action_search(pm.project_id, pm.iid)):
+    issues = own_issues(d, pm.project_id, d.cfg.labels["postmortem_action"], pm.created_at)
+    for issue in sorted(issues, key=lambda i: i.iid):
         ref = action_of(issue.description)
-        if ref and ref[:2] == (pm.project_id, pm.iid) and (bot_id is None or issue.author.get("id") == bot_id):
+        if ref and ref[:2] == (pm.project_id, pm.iid):
             found.setdefault(ref[2], issue.iid)
     return found
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any, Callable, Iterator, TypeVar
 
 import gitlab
@@ -248,12 +249,20 @@ class GitLab:
             data = self.gl.http_get(f"/projects/{project_id}/issues/{iid}", **NO_WAIT)
         return _issue(data, project_id)
 
-    def recent_notes(self, project_id: int, iid: int, count: int = 100) -> list[Note]:
-        """The newest notes first: where the bot's latest markers are."""
+    def notes_since(self, project_id: int, iid: int, since: datetime | None) -> list[Note]:
+        """Every note created at or after `since` (every note when None), newest first, following every
+        page: the notes API has no time filter, so the reading stops at the first page that goes past it."""
+        notes: list[Note] = []
         with self._translate():
-            data = self.gl.http_get(f"/projects/{project_id}/issues/{iid}/notes",
-                                    query_data={"sort": "desc", "order_by": "created_at", "per_page": count}, **NO_WAIT)
-        return [_note(n) for n in data]
+            pages = self.gl.http_list(f"/projects/{project_id}/issues/{iid}/notes",
+                                      query_data={"sort": "desc", "order_by": "created_at", "per_page": 100},
+                                      iterator=True, **NO_WAIT)
+            for data in pages:
+                note = _note(data)
+                if since is not None and note.created_at is not None and note.created_at < since:
+                    break
+                notes.append(note)
+        return notes
 
     def get_note(self, project_id: int, iid: int, note_id: int) -> Note | None:
         """The note as GitLab stores it; None when that issue of that project has no such note."""
@@ -308,13 +317,18 @@ class GitLab:
         return {"id": data[0]["id"], "username": data[0]["username"]}
 
     def iter_issues(self, project: str | int, labels: list[str], *, state: str = "opened",
-                    updated_after: str | None = None, malformed: list | None = None) -> Iterator[Issue]:
+                    updated_after: str | None = None, malformed: list | None = None,
+                    author_id: int | None = None, created_after: str | None = None) -> Iterator[Issue]:
         """Issues carrying all labels, 100 per page: one call per 100. `project` is an id or a path.
         With `malformed`, an issue GitLab sent in a shape the bot cannot use is appended there as
         (iid or None, reason) and the listing goes on; without it, MalformedResponse is raised."""
-        query = {"labels": ",".join(labels), "state": state, "per_page": 100}
+        query: dict[str, Any] = {"labels": ",".join(labels), "state": state, "per_page": 100}
         if updated_after:
             query["updated_after"] = updated_after
+        if author_id is not None:
+            query["author_id"] = author_id
+        if created_after:
+            query["created_after"] = created_after
         with self._translate():
             pages = self.gl.http_list(f"/projects/{gitlab.utils.EncodedId(project)}/issues",
                                       query_data=query, iterator=True, **NO_WAIT)
@@ -327,13 +341,6 @@ class GitLab:
                         raise
                     iid = data.get("iid") if isinstance(data, dict) else None
                     malformed.append((iid if isinstance(iid, int) else None, str(exc)))
-
-    def search_issues(self, project_id: int, labels: list[str], search: str, *, state: str = "all") -> list[Issue]:
-        """One page (100) of issues carrying all labels whose title or description contains `search`."""
-        query = {"labels": ",".join(labels), "search": search, "state": state, "per_page": 100}
-        with self._translate():
-            data = self.gl.http_get(f"/projects/{project_id}/issues", query_data=query, **NO_WAIT)
-        return [_issue(d, project_id) for d in data]
 
     # -- writes -------------------------------------------------------------------------
     def create_note(self, project_id: int, iid: int, body: str, *, internal: bool = False) -> Note:

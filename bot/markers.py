@@ -52,13 +52,10 @@ _ACTION_OF = re.compile(r"<!-- incident-bot:action-of project=(\d{1,18}) postmor
                         r"key=([\w\-]{1,64}) -->")
 
 
-def postmortem_search(project_id: int, incident_iid: int) -> str:
-    """Words for GitLab's issue `search`; the caller still checks the whole marker."""
-    return f"incident-bot:postmortem-of project={project_id} iid={incident_iid}"
-
-
+# GitLab's issue search never finds these (full-text search does not index HTML comments): the bot lists
+# its own issues by exact filters and reads the marker itself (bot/followups.py).
 def postmortem_marker(project_id: int, incident_iid: int) -> str:
-    return f"<!-- {postmortem_search(project_id, incident_iid)} -->"
+    return f"<!-- incident-bot:postmortem-of project={project_id} iid={incident_iid} -->"
 
 
 def postmortem_of(description: str | None) -> tuple[int, int] | None:
@@ -67,12 +64,8 @@ def postmortem_of(description: str | None) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
-def action_search(project_id: int, postmortem_iid: int) -> str:
-    return f"incident-bot:action-of project={project_id} postmortem={postmortem_iid}"
-
-
 def action_marker(project_id: int, postmortem_iid: int, key: str) -> str:
-    return f"<!-- {action_search(project_id, postmortem_iid)} key={key} -->"
+    return f"<!-- incident-bot:action-of project={project_id} postmortem={postmortem_iid} key={key} -->"
 
 
 def action_of(description: str | None) -> tuple[int, int, str] | None:

@@ -11,7 +11,7 @@ GitLab does not confirm is ignored, and below the level `permissions` refuses. T
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from . import issue_claims
 from .access import actor_level, find_member, level_name
@@ -76,7 +76,7 @@ def process_issue_event(event: IssueEvent, services: Services, event_uuid: str |
              "level": lambda g: actor_level(services, g, ref.project_id, event.actor),
              "label_events": lambda g: g.label_events(ref.project_id, ref.iid),
              "state_events": lambda g: g.state_events(ref.project_id, ref.iid),
-             "notes": lambda g: g.recent_notes(ref.project_id, ref.iid)}
+             "notes": lambda g: g.notes_since(ref.project_id, ref.iid, _since([event.updated_at]))}
     names = ["issue", "level", *sorted(issue_claims.reads_needed(triggers))]
     got = dict(zip(names, gl.parallel(*(reads[name] for name in names)), strict=True))
     if got["issue"] is None:
@@ -102,6 +102,7 @@ def process_issue_event(event: IssueEvent, services: Services, event_uuid: str |
     d = IncidentSession(services, gl, ref.project_id, ref.iid, now, issue=records.issue,
                         declaring=any(c.trigger == "incident_labeled" for c in confirmed),
                         retry=retry or not all(allowed for _, allowed in groups))
+    d.writer.since = _since([c.event.updated_at for c in confirmed])
     outcomes = []
     for group, allowed in groups:
         if not allowed:
@@ -116,6 +117,12 @@ def process_issue_event(event: IssueEvent, services: Services, event_uuid: str |
                 d.apply(handler(d.context(c.event.actor.username), c.event), key)
         outcomes.append("handled: " + ", ".join(c.trigger for c in group))
     return "; ".join(outcomes)
+
+
+def _since(times: list[datetime | None]) -> datetime | None:
+    """How far back notes about these changes can be: the earliest, less a minute (a change and its
+    system note are not timed at one instant). None when a time is unknown: every note."""
+    return None if not times or None in times else min(times) - timedelta(minutes=1)
 
 
 def _error_reply(d: IncidentSession, message: str, valid: list[str] | None) -> Effects:
@@ -198,7 +205,8 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
         level = actor_level(services, gl, ref.project_id, author)
 
     if level is None or level < cfg.min_access_level:
-        writer = IssueWriter(gl, cfg, services.renderer.render, issue, bot.get("username"), now)
+        writer = IssueWriter(gl, cfg, services.renderer.render, issue, bot.get("username"), now,
+                             since=note.created_at)
         body = services.renderer.render("refusal.md.j2", reason=f"incident commands need at least "
                                         f"{level_name(cfg.min_access_level)} access to this project")
         writer.post(Reply("refusal", body), f"note-{note.id}-refused", internal=note.internal)
@@ -208,6 +216,7 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
     d = IncidentSession(services, gl, ref.project_id, ref.iid, now,
                         declaring=any(c.verb == "declare" for c in commands), issue=issue, retry=retry)
     d.internal = note.internal  # the one source of "internal": the note as GitLab stores it
+    d.writer.since = note.created_at  # an earlier attempt's replies came after the note
     if author.username:  # already known to be a member: `cmoc me` needs no second lookup
         d.remember_member(author.username, Role(author.username, author.id))
     for name, member in zip(names, members, strict=True):

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from . import entities, issues, notes
+from . import entities, fulltext, issues, notes
 from .errors import ApiError, bad_request, not_found
 from .paging import paginate
 from .params import boolean, int_list, issue_params, merged, str_list, time_value
@@ -117,7 +117,8 @@ def _issue_filter(st, args, viewer):
     assignee = args.get("assignee_id")
     assignee_name = args.get("assignee_username")
     author = args.get("author_id")
-    search = (args.get("search") or "").lower()
+    search = (args.get("search") or "").strip()  # GitLab ignores a blank term (`search.presence`)
+    search_in = str_list(args.get("in"))
     issue_type = args.get("issue_type")
     bounds = {k: time_value(args.get(k), k) for k in ("created_after", "created_before",
                                                       "updated_after", "updated_before")}
@@ -136,7 +137,7 @@ def _issue_filter(st, args, viewer):
             or (assignee.isdigit() and int(assignee) in i["assignee_ids"]),
             assignee_name is None or any(st.users[u]["username"] == assignee_name for u in i["assignee_ids"]),
             author is None or str(i["author_id"]) == author,
-            not search or search in i["title"].lower() or search in (i["description"] or "").lower(),
+            not search or fulltext.matches(search, i["title"], i["description"], search_in),
             issue_type is None or i["issue_type"] == issue_type,
             bounds["created_after"] is None or i["created_at"] >= bounds["created_after"],
             bounds["created_before"] is None or i["created_at"] <= bounds["created_before"],

@@ -152,14 +152,16 @@ class Sandbox:
     # -- faults ------------------------------------------------------------------
     def inject_fault(self, method: str | None = "PUT", path_regex: str = r"/issues/\d+$", status: int | None = 500,
                      times: int | None = 1, retry_after: int | None = None, delay: float = 0.0,
-                     user: str | None = None) -> None:
-        """The next `times` matching calls (times=None: all; method=None: any; user: only that caller's)
-        wait `delay` seconds, then fail with `status` (None: answer normally, only slowly). A failed call
-        changes nothing."""
+                     user: str | None = None, skip: int = 0, applied: bool = False) -> None:
+        """The next `times` matching calls (times=None: all; method=None: any; user: only that caller's),
+        after the first `skip` of them, wait `delay` seconds, then fail with `status` (None: answer
+        normally, only slowly). A failed call changes nothing, unless `applied`: then GitLab carries the
+        call out (and fires its webhooks) and only the answer is lost, as behind a proxy that gives up
+        (502) or a client that times out (`delay`) after the issue or note was created."""
         with self.lock:
             self._faults.append({"method": method.upper() if method else None, "regex": re.compile(path_regex),
                                  "status": status, "times": times, "retry_after": retry_after, "delay": delay,
-                                 "user": user})
+                                 "user": user, "skip": skip, "applied": applied})
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -170,6 +172,9 @@ class Sandbox:
             for fault in self._faults:
                 if (fault["method"] in (None, method)) and fault["regex"].search(path) \
                         and fault["user"] in (None, user):
+                    if fault["skip"] > 0:  # this call goes through; a later one fails
+                        fault["skip"] -= 1
+                        continue
                     if fault["times"] is not None:
                         fault["times"] -= 1
                         if fault["times"] <= 0:

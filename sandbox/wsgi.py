@@ -42,6 +42,15 @@ def _error(status: int, body, headers=None):
     return resp
 
 
+MESSAGES = {429: "Retry later", 502: "502 Bad Gateway", 503: "503 Service Unavailable", 504: "504 Gateway Timeout"}
+
+
+def _fault_error(fault):
+    headers = {"Retry-After": str(fault["retry_after"])} if fault["retry_after"] is not None else {}
+    message = MESSAGES.get(fault["status"], f"{fault['status']} Internal Server Error")
+    return _error(fault["status"], {"message": message}, headers)
+
+
 def create_app(sandbox) -> Flask:
     app = Flask("bot.sandbox")
     app.json.sort_keys = False
@@ -65,13 +74,12 @@ def create_app(sandbox) -> Flask:
             caller = sandbox.store.user_by_token(token)
         g.user = caller  # the call log names the caller of a faulted call too
         fault = sandbox.take_fault(request.method, request.path, caller["username"] if caller else None)
-        if fault is not None:
+        g.fault_after = fault if fault is not None and fault["applied"] else None
+        if fault is not None and g.fault_after is None:
             if fault["delay"]:
                 time.sleep(fault["delay"])
             if fault["status"]:
-                headers = {"Retry-After": str(fault["retry_after"])} if fault["retry_after"] is not None else {}
-                message = {429: "Retry later"}.get(fault["status"], f"{fault['status']} Internal Server Error")
-                return _error(fault["status"], {"message": message}, headers)
+                return _fault_error(fault)
         if request.routing_exception is not None:
             return None  # unknown route: 404 before authentication, as GitLab does
         g.user = caller
@@ -81,6 +89,12 @@ def create_app(sandbox) -> Flask:
 
     @app.after_request
     def record(resp):
+        fault = getattr(g, "fault_after", None)
+        if fault is not None:  # the call was carried out; its answer is lost (late, or replaced)
+            if fault["delay"]:
+                time.sleep(fault["delay"])
+            if fault["status"]:
+                resp = _fault_error(fault)
         user = getattr(g, "user", None)
         sandbox.record_call({"method": request.method, "path": request.path, "query": request.query_string.decode(),
                              "status": resp.status_code, "user": user["username"] if user else None,
