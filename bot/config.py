@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -88,6 +88,11 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
+def _setting(key: str, kind: Callable[[Any], Any] = lambda value: value) -> property:
+    """A read-only view of one top-level setting (config_schema has checked its type)."""
+    return property(lambda self: kind(self.data[key]))
+
+
 @dataclass
 class Config:
     gitlab_url: str = "http://127.0.0.1"
@@ -100,37 +105,15 @@ class Config:
     data: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
 
     # -- typed views over the merged settings ------------------------------------
-    @property
-    def prefix(self) -> str:
-        return self.data["command_prefix"]
-
-    @property
-    def default_severity(self) -> int:
-        return int(self.data["default_severity"])
-
-    @property
-    def min_access_level(self) -> int:
-        return int(self.data["min_access_level"])
-
-    @property
-    def max_body_bytes(self) -> int:
-        return int(self.data["max_body_bytes"])
-
-    @property
-    def max_commands_per_note(self) -> int:
-        return int(self.data["max_commands_per_note"])
-
-    @property
-    def max_action_items_per_edit(self) -> int:
-        return int(self.data["max_action_items_per_edit"])
-
-    @property
-    def labels(self) -> dict[str, Any]:
-        return self.data["labels"]
-
-    @property
-    def templates_dir(self) -> str | None:
-        return self.data["templates_dir"]
+    prefix = _setting("command_prefix")
+    default_severity = _setting("default_severity", int)
+    min_access_level = _setting("min_access_level", int)
+    max_body_bytes = _setting("max_body_bytes", int)
+    max_commands_per_note = _setting("max_commands_per_note", int)
+    max_action_items_per_edit = _setting("max_action_items_per_edit", int)
+    labels = _setting("labels")
+    templates_dir = _setting("templates_dir")
+    queue = _setting("queue")
 
     @property
     def projects(self) -> list[str]:
@@ -147,10 +130,6 @@ class Config:
 
     def response_target_minutes(self, severity: int) -> int:
         return int(self.data["response_target"][severity])
-
-    @property
-    def queue(self) -> dict[str, Any]:
-        return self.data["queue"]
 
     # -- checks across keys (each key's own shape is checked by config_schema) --------------------
     def validate(self) -> "Config":

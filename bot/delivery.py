@@ -1,12 +1,12 @@
-"""The bridge from a stored delivery to processing: parse again (pure), process, translate errors
-into what the queue understands (retry, or give up)."""
+"""The bridge from a stored delivery to processing: rebuild the event the door parsed, process it,
+translate errors into what the queue understands (retry, or give up)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Callable
 
-from .events import parse_delivery
+from .events import event_from_dict, parse_delivery
 from .gitlab import GitLabRefused, RetryableGitLabError
 from .logs import log_context
 from .process import Services, process_event
@@ -20,7 +20,9 @@ def make_processor(services: Services) -> Callable[[dict], None]:
         headers = delivery.get("headers") or {}
         project, _, issue = (delivery.get("issue_key") or "").partition(":")
         with log_context(delivery_id=delivery.get("id"), project=project or None, issue=issue or None):
-            event = parse_delivery(headers, delivery["body"])
+            # Deliveries stored before the queue kept the parsed event carry the body instead.
+            parsed = delivery.get("parsed")
+            event = event_from_dict(parsed) if parsed else parse_delivery(headers, delivery["body"])
             try:
                 # A retry (or a replay) may follow a try that posted before it failed: look for its markers.
                 outcome = process_event(event, services, event_uuid=headers.get("X-Gitlab-Event-UUID"),

@@ -3,31 +3,24 @@
 Real deliveries differ across GitLab versions (see tests/fixtures/README.md): object_kind may be
 "issue" or "work_item", keys go missing in older payloads, timestamps come in three shapes, and
 `changes` can be absent, empty, or list fields that did not change. We read defensively and raise
-BadDelivery (a 400) only when something the bot needs is missing or of the wrong type.
+BadDelivery (a 400) only when something the bot needs is missing or of the wrong type (bot/payload.py
+reads the JSON itself).
 
-The body must be what GitLab sends: JSON in UTF-8 without a byte order mark (RFC 8259), nesting at most
-MAX_JSON_DEPTH levels. Anything else is a BadDelivery here, at the door: json.loads alone would guess
-UTF-16/32 and skip a BOM (then the stored copy, read as UTF-8, failed in the worker until the delivery
-went dead) and raise RecursionError on deep nesting (a 500 at the door, or later in a worker thread).
+The door parses a delivery once; the queue keeps the event as ``event_to_dict`` gives it, and the
+worker rebuilds it with ``event_from_dict``.
 """
 
 from __future__ import annotations
 
-import codecs
-import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .payload import BadDelivery, load_object
 from .timeutil import parse_time
 
 ISSUE_EVENTS = {"Issue Hook", "Confidential Issue Hook"}
 NOTE_EVENTS = {"Note Hook", "Confidential Note Hook"}
-MAX_JSON_DEPTH = 64  # GitLab's payloads nest about 5 levels
-
-
-class BadDelivery(ValueError):
-    """The delivery cannot be parsed; the message says why (it is sent back with a 400)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +89,30 @@ class Ignored:
 
 
 Event = IssueEvent | NoteEvent | Ignored
+_TIMES = ("updated_at", "created_at")
+
+
+def event_to_dict(event: IssueEvent | NoteEvent) -> dict:
+    """The event as JSON-ready data, for the queue to keep (the worker does not parse the body again)."""
+    data = asdict(event)
+    for name in _TIMES:
+        if data.get(name) is not None:
+            data[name] = data[name].isoformat()
+    if "labels_added" in data:
+        data["labels_added"] = sorted(data["labels_added"])
+    return data
+
+
+def event_from_dict(data: dict) -> IssueEvent | NoteEvent:
+    """The inverse of event_to_dict."""
+    data = dict(data, actor=Actor(**data["actor"]),
+                issue=IssueRef(**dict(data["issue"], labels=tuple(data["issue"]["labels"]))))
+    for name in _TIMES:
+        if data.get(name) is not None:
+            data[name] = datetime.fromisoformat(data[name])
+    if data["kind"] == "issue":
+        return IssueEvent(**dict(data, labels_added=frozenset(data["labels_added"])))
+    return NoteEvent(**data)
 
 
 # -- small typed readers --------------------------------------------------------------
@@ -259,55 +276,12 @@ def parse_note_event(event: str, payload: dict) -> NoteEvent | Ignored:
     )
 
 
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not a JSON value")
-
-
-def _nests_deeper(value: Any, limit: int) -> bool:
-    """Whether containers nest more than `limit` levels (the top object is level 1); no recursion."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
-    return False
-
-
-def _json_text(body: bytes | str) -> str:
-    if isinstance(body, (bytes, bytearray, memoryview)):
-        body = bytes(body)
-        if body.startswith(codecs.BOM_UTF8):
-            raise BadDelivery("the body is not JSON: it starts with a byte order mark (send UTF-8 without one)")
-        try:
-            body = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise BadDelivery(f"the body is not JSON in UTF-8: {exc.reason} at byte {exc.start}") from None
-    if body.startswith("\ufeff"):
-        raise BadDelivery("the body is not JSON: it starts with a byte order mark (send UTF-8 without one)")
-    if "\x00" in body:  # raw NULs are never JSON; UTF-16/32 without a BOM decodes to them
-        raise BadDelivery("the body is not JSON in UTF-8: it holds NUL bytes (UTF-16 or UTF-32?)")
-    return body
-
-
 def parse_delivery(headers: dict[str, str], body: bytes | str) -> Event:
     """Headers (case-insensitive mapping) and the raw body -> an event. Raises BadDelivery."""
     event = headers.get("X-Gitlab-Event") or headers.get("x-gitlab-event")
     if not event:
         raise BadDelivery("the X-Gitlab-Event header is missing")
-    text = _json_text(body)
-    too_deep = f"the body nests more than {MAX_JSON_DEPTH} levels deep"
-    try:
-        payload = json.loads(text, parse_constant=_no_constant)
-    except RecursionError:
-        raise BadDelivery(too_deep) from None
-    except ValueError as exc:
-        raise BadDelivery(f"the body is not JSON: {exc}") from exc
-    if not isinstance(payload, dict):
-        raise BadDelivery("the body must be a JSON object")
-    if _nests_deeper(payload, MAX_JSON_DEPTH):
-        raise BadDelivery(too_deep)
+    payload = load_object(body)
 
     kind = payload.get("object_kind")
     if event in ISSUE_EVENTS:

@@ -1,8 +1,9 @@
 """The only module that talks to GitLab. A thin adapter over python-gitlab that returns plain data.
 
-Errors are translated into two kinds the delivery queue understands: `RetryableGitLabError` (429, 5xx,
-connection problems, timeouts) and `GitLabRefused` (other 4xx). python-gitlab's own retrying is off, so
-the queue's backoff is the one place that waits, and a worker thread is never parked inside a sleep.
+Errors are translated into two kinds the delivery queue understands (bot/gitlab_errors.py):
+`RetryableGitLabError` (429, 5xx, connection problems, timeouts) and `GitLabRefused` (other 4xx).
+python-gitlab's own retrying is off, so the queue's backoff is the one place that waits, and a worker
+thread is never parked inside a sleep. Answers are read into records by bot/gitlab_shapes.py.
 """
 
 from __future__ import annotations
@@ -15,55 +16,12 @@ from typing import Any, Callable, Iterator, TypeVar
 import gitlab
 import requests
 
+from .gitlab_errors import GitLabRefused, MalformedResponse, RetryableGitLabError
+from .gitlab_shapes import read_issue, read_note, read_resource_event
 from .neutralize import no_quick_actions, one_line
 from .records import Issue, Note, ResourceEvent
-from .timeutil import parse_time
 
 __all__ = ["GitLab", "GitLabRefused", "Issue", "MalformedResponse", "Note", "ResourceEvent", "RetryableGitLabError"]
-
-
-class RetryableGitLabError(Exception):
-    """429, 5xx (`answered`: GitLab said so, so a refused write did not happen), or no answer at all."""
-
-    def __init__(self, message: str, retry_after: float | None = None, *, answered: bool = False):
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.answered = answered
-
-
-class GitLabRefused(Exception):
-    """A 4xx other than 429: retrying will not help."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
-
-
-class MalformedResponse(GitLabRefused):
-    """GitLab sent data of a shape the bot cannot use (a field of the wrong type): retrying will not
-    help, and acting on it could go wrong, so the bot stops for this issue and says why."""
-
-
-def _typed(value: Any, kind: type | tuple, what: str, *, optional: bool = False) -> Any:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) and kind is int or not isinstance(value, kind):
-        raise MalformedResponse(f"GitLab sent {what} of type {type(value).__name__}")
-    return value
-
-
-def _user(data: Any, what: str) -> dict:
-    """{"id", "username"} with an int id and a str username."""
-    _typed(data, dict, what)
-    return {"id": _typed(data.get("id"), int, f"{what}.id"),
-            "username": _typed(data.get("username"), str, f"{what}.username")}
-
-
-def _time(value: Any, what: str):
-    try:
-        return parse_time(_typed(value, str, what, optional=True))
-    except ValueError as exc:
-        raise MalformedResponse(f"GitLab sent {what} that is not a time") from exc
 
 
 def _safe_text(fields: dict[str, Any]) -> dict[str, Any]:
@@ -74,63 +32,6 @@ def _safe_text(fields: dict[str, Any]) -> dict[str, Any]:
     if out.get("title") is not None:
         out["title"] = one_line(out["title"])
     return out
-
-
-def _issue(data: Any, project_id: int) -> Issue:
-    """Every field the bot reads, type-checked: a wrong type is a MalformedResponse, not a crash later."""
-    _typed(data, dict, "an issue")
-    labels = _typed(data.get("labels"), list, "labels", optional=True) or []
-    author = data.get("author")
-    return Issue(
-        project_id=project_id,
-        iid=_typed(data.get("iid"), int, "iid"),
-        id=_typed(data.get("id"), int, "id"),
-        title=_typed(data.get("title"), str, "title", optional=True) or "",
-        description=_typed(data.get("description"), str, "description", optional=True) or "",
-        labels=[_typed(label, str, "a label") for label in labels],
-        assignees=[_user(a, "an assignee")
-                   for a in _typed(data.get("assignees"), list, "assignees", optional=True) or []],
-        author=_user(author, "author") if author is not None else {"id": None, "username": None},
-        state=_typed(data.get("state"), str, "state", optional=True) or "opened",
-        confidential=_typed(data.get("confidential"), bool, "confidential", optional=True) or False,
-        web_url=_typed(data.get("web_url"), str, "web_url", optional=True),
-        created_at=_time(data.get("created_at"), "created_at"),
-        due_date=_typed(data.get("due_date"), str, "due_date", optional=True),
-        closed_by=_user(data["closed_by"], "closed_by") if data.get("closed_by") is not None else None,
-    )
-
-
-def _resource_event(data: Any, kind: str) -> ResourceEvent:
-    """A resource label event (`action` add/remove, `label`) or state event (`state` closed/reopened/...)."""
-    _typed(data, dict, f"a {kind} event")
-    user = data.get("user")
-    label = None
-    if kind == "label":
-        label = _typed(_typed(data.get("label"), dict, "a label event's label").get("name"), str, "a label name")
-    return ResourceEvent(
-        id=_typed(data.get("id"), int, f"{kind} event id"),
-        user=_user(user, f"{kind} event user") if user is not None else None,
-        created_at=_time(data.get("created_at"), f"{kind} event created_at"),
-        action=_typed(data.get("action" if kind == "label" else "state"), str, f"{kind} event action"),
-        label=label,
-    )
-
-
-def _note(data: Any) -> Note:
-    _typed(data, dict, "a note")
-    author = data.get("author")
-    return Note(
-        id=_typed(data.get("id"), int, "note id"),
-        body=_typed(data.get("body"), str, "note body", optional=True) or "",
-        author=_user(author, "note author")["username"] if author is not None else None,
-        system=_typed(data.get("system"), bool, "note system", optional=True) or False,
-        internal=bool(_typed(data.get("internal"), bool, "note internal", optional=True)
-                      or _typed(data.get("confidential"), bool, "note confidential", optional=True)),
-        created_at=_time(data.get("created_at"), "note created_at"),
-        author_id=_user(author, "note author")["id"] if author is not None else None,
-        project_id=_typed(data.get("project_id"), int, "note project_id", optional=True),
-        noteable_iid=_typed(data.get("noteable_iid"), int, "note noteable_iid", optional=True),
-    )
 
 
 def _retry_after() -> float | None:
@@ -247,7 +148,7 @@ class GitLab:
     def get_issue(self, project_id: int, iid: int) -> Issue:
         with self._translate():
             data = self.gl.http_get(f"/projects/{project_id}/issues/{iid}", **NO_WAIT)
-        return _issue(data, project_id)
+        return read_issue(data, project_id)
 
     def notes_since(self, project_id: int, iid: int, since: datetime | None) -> list[Note]:
         """Every note created at or after `since` (every note when None), newest first, following every
@@ -258,7 +159,7 @@ class GitLab:
                                       query_data={"sort": "desc", "order_by": "created_at", "per_page": 100},
                                       iterator=True, **NO_WAIT)
             for data in pages:
-                note = _note(data)
+                note = read_note(data)
                 if since is not None and note.created_at is not None and note.created_at < since:
                     break
                 notes.append(note)
@@ -273,7 +174,7 @@ class GitLab:
             if exc.status == 404:
                 return None
             raise
-        return _note(data)
+        return read_note(data)
 
     def label_events(self, project_id: int, iid: int) -> list[ResourceEvent]:
         """Who added or removed which label, oldest first (GitLab orders them by id)."""
@@ -287,13 +188,13 @@ class GitLab:
         with self._translate():
             data = self.gl.http_list(f"/projects/{project_id}/issues/{iid}/resource_{kind}_events",
                                      query_data={"per_page": 100}, get_all=True, **NO_WAIT)
-        return [_resource_event(e, kind) for e in data]
+        return [read_resource_event(e, kind) for e in data]
 
     def all_notes(self, project_id: int, iid: int) -> list[Note]:
         with self._translate():
             data = self.gl.http_list(f"/projects/{project_id}/issues/{iid}/notes",
                                      query_data={"sort": "asc", "order_by": "created_at"}, get_all=True, **NO_WAIT)
-        return [_note(n) for n in data]
+        return [read_note(n) for n in data]
 
     def access_level(self, project_id: int, user_id: int) -> int | None:
         """The user's effective access level in the project (inherited included); None if not a member."""
@@ -335,7 +236,7 @@ class GitLab:
             for data in pages:
                 try:
                     pid = data.get("project_id") if isinstance(data, dict) else None
-                    yield _issue(data, pid if isinstance(pid, int) else project)
+                    yield read_issue(data, pid if isinstance(pid, int) else project)
                 except MalformedResponse as exc:
                     if malformed is None:
                         raise
@@ -349,7 +250,7 @@ class GitLab:
             payload["internal"] = True
         with self._translate():
             data = self.gl.http_post(f"/projects/{project_id}/issues/{iid}/notes", post_data=payload, **NO_WAIT)
-        return _note(data)
+        return read_note(data)
 
     def update_issue(self, project_id: int, iid: int, **changes: Any) -> Issue:
         """One PUT: description, add_labels/remove_labels (lists), assignee_ids, state_event, due_date."""
@@ -359,13 +260,13 @@ class GitLab:
                 payload[key] = ",".join(value)
         with self._translate():
             data = self.gl.http_put(f"/projects/{project_id}/issues/{iid}", post_data=payload, **NO_WAIT)
-        return _issue(data, project_id)
+        return read_issue(data, project_id)
 
     def create_issue(self, project_id: int, **fields: Any) -> Issue:
         payload = {k: (",".join(v) if k == "labels" else v) for k, v in _safe_text(fields).items() if v is not None}
         with self._translate():
             data = self.gl.http_post(f"/projects/{project_id}/issues", post_data=payload, **NO_WAIT)
-        return _issue(data, project_id)
+        return read_issue(data, project_id)
 
     def link_issues(self, project_id: int, iid: int, target_project_id: int, target_iid: int) -> None:
         with self._translate():

@@ -4,7 +4,7 @@ a delivery will trigger anything (bot/app.py does the HTTP).
 A delivery is parsed once, here; the guards that need no GitLab call run once, here: an unknown event,
 a note on something other than an issue, a system note, an edited note, a note with no command, an
 issue event with no change the bot reacts to. Such a delivery is answered 200 and only its dedupe key
-is kept. The worker parses the stored body again (cheap and pure), rather than storing the event.
+is kept. The queue keeps the parsed event (not the body), and the worker rebuilds it from that.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import uuid
 
 from .commands import has_command
 from .config import Config
-from .events import Event, Ignored, IssueEvent, NoteEvent
+from .events import Event, Ignored, IssueEvent, NoteEvent, event_to_dict
 from .queue import dedupe_key
 from .timeutil import iso, utcnow
 from .wiring import ROUTER
@@ -91,7 +91,7 @@ def stored_delivery(headers, body: bytes, event: IssueEvent | NoteEvent) -> dict
         "issue_key": f"{issue.project_id}:{issue.iid}",
         "event": kept.get("X-Gitlab-Event"),
         "headers": kept,
-        "body": body.decode("utf-8", "replace"),
+        "parsed": event_to_dict(event),
         "received_at": iso(utcnow()),
     }
 

@@ -186,3 +186,16 @@ def test_serve_refuses_to_start_without_a_secret(monkeypatch, capsys):
     assert "INCIDENT_BOT_WEBHOOK_SECRET" in capsys.readouterr().err
     with pytest.raises(ValueError):
         create_app(load_config(env={}), None)
+
+
+def test_the_queue_keeps_the_parsed_event_not_the_body(tmp_path):
+    """A delivery is parsed once: the worker rebuilds the event the door parsed (issue 13)."""
+    from bot.events import event_from_dict, parse_delivery
+
+    client, queue = make(tmp_path)
+    body = note_body("/incident update\nsummary: x")
+    resp = post(client, body)
+    assert resp.status_code == 202
+    stored = queue.get(resp.get_json()["id"])
+    assert "body" not in stored
+    assert event_from_dict(stored["parsed"]) == parse_delivery({"X-Gitlab-Event": "Note Hook"}, body)

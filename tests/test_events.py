@@ -3,7 +3,15 @@ import json
 import pytest
 from conftest import FIXTURES
 
-from bot.events import BadDelivery, Ignored, IssueEvent, NoteEvent, parse_delivery
+from bot.events import (
+    BadDelivery,
+    Ignored,
+    IssueEvent,
+    NoteEvent,
+    event_from_dict,
+    event_to_dict,
+    parse_delivery,
+)
 
 
 def parse(event, payload):
@@ -191,3 +199,20 @@ def test_non_json_constants_are_400(constant):
     assert body != NOTE_JSON
     with pytest.raises(BadDelivery, match="not JSON"):
         parse_delivery({"X-Gitlab-Event": "Note Hook"}, body.encode())
+
+
+def stored_and_read(event):
+    """What the queue keeps (JSON) and what the worker rebuilds from it."""
+    return event_from_dict(json.loads(json.dumps(event_to_dict(event))))
+
+
+@pytest.mark.parametrize("stamp", [None, "2017-12-10 16:37:38 UTC", "2023-05-25T22:21:16.5+05:30"])
+def test_a_stored_event_reads_back_as_parsed(issue_payload, note_payload, stamp):
+    issue_payload["object_attributes"]["updated_at"] = stamp
+    issue_payload["object_attributes"]["action"] = "open"
+    issue_payload["object_attributes"]["confidential"] = True
+    note_payload["object_attributes"]["created_at"] = stamp
+    note_payload["object_attributes"]["internal"] = True
+    for event in (parse("Issue Hook", issue_payload), parse("Note Hook", note_payload),
+                  parse_delivery({"X-Gitlab-Event": "Issue Hook"}, (FIXTURES / "issue_hook.json").read_bytes())):
+        assert stored_and_read(event) == event

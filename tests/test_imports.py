@@ -14,7 +14,7 @@ IO = {"bot.gitlab", "bot.executor", "bot.followups", "bot.session", "bot.process
       "bot.statekey", "bot.queue", "gitlab", "requests", "flask", "waitress", "redis", "sqlite3"}
 PURE = {"bot.timeutil", "bot.state", "bot.events", "bot.commands", "bot.fields", "bot.neutralize",
         "bot.routing", "bot.markers", "bot.records", "bot.issue_claims", "bot.rebuild", "bot.cadence",
-        "bot.postmortem"} | {f"bot.handlers.{p.stem}" for p in (BOT / "handlers").glob("*.py")}
+        "bot.postmortem", "bot.payload", "bot.gitlab_errors", "bot.gitlab_shapes"} | {f"bot.handlers.{p.stem}" for p in (BOT / "handlers").glob("*.py")}
 
 
 def module_name(path: Path) -> str:

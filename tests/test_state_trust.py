@@ -318,7 +318,8 @@ def _issue_data(**over) -> dict:
 
 def test_a_rebuild_trusts_only_notes_the_bot_wrote():
     from bot.config import load_config
-    from bot.gitlab import Note, _issue
+    from bot.gitlab import Note
+    from bot.gitlab_shapes import read_issue as _issue
     from bot.rebuild import rebuild_state
     from bot.timeutil import parse_time
 
@@ -342,7 +343,8 @@ def test_a_rebuild_trusts_only_notes_the_bot_wrote():
     ("confidential", "false"), ("created_at", 5), ("created_at", "soon"), ("due_date", 20261201),
 ])
 def test_issue_fields_from_gitlab_are_type_checked(field, value):
-    from bot.gitlab import GitLabRefused, MalformedResponse, _issue
+    from bot.gitlab import GitLabRefused, MalformedResponse
+    from bot.gitlab_shapes import read_issue as _issue
 
     with pytest.raises(MalformedResponse) as caught:
         _issue(_issue_data(**{field: value}), 1)

@@ -2,16 +2,31 @@
 worker threads that lease a lane's head, process it, and record the outcome.
 
 Modules: ``store`` (the protocol), ``sqlite`` and ``redis`` (its two implementations), ``workers``
-(DeliveryQueue: submit, workers, retries, replay), ``keys`` (the dedupe key), ``errors`` (what a
+(DeliveryQueue: submit, workers, retries, replay; ``open_store`` below picks the store), ``keys`` (the dedupe key), ``errors`` (what a
 processor raises).
 """
 
 from .errors import PermanentError, QueueUnavailable, RetryableError
 from .keys import dedupe_key
 from .store import FINAL, PENDING, STATUSES, Store
-from .workers import SETTINGS, DeliveryQueue, open_store
+from .workers import SETTINGS, DeliveryQueue
 
 __all__ = [
     "DeliveryQueue", "FINAL", "PENDING", "PermanentError", "QueueUnavailable", "RetryableError", "SETTINGS",
     "STATUSES", "Store", "dedupe_key", "open_store",
 ]
+
+
+def open_store(url: str | None, sqlite_path: str, synchronous: str = "FULL", name: str = "incident-bot") -> Store:
+    """``redis://`` (``rediss://``, ``unix://``) for Redis; ``sqlite:///path`` or nothing for SQLite."""
+    if url and url.startswith(("redis://", "rediss://", "unix://")):
+        from .redis import RedisStore
+
+        return RedisStore(url, name)
+    if url and url.startswith("sqlite:///"):
+        sqlite_path = url[len("sqlite:///") - 1:]
+    elif url:
+        raise ValueError(f"unsupported queue URL {url!r}: expected redis://... (or none for SQLite)")
+    from .sqlite import SqliteStore
+
+    return SqliteStore(sqlite_path, synchronous)

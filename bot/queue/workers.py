@@ -47,21 +47,6 @@ def _iso(ts: float | None) -> str | None:
     return None if ts is None else iso(datetime.fromtimestamp(ts, UTC))
 
 
-def open_store(url: str | None, sqlite_path: str, synchronous: str = "FULL", name: str = "incident-bot") -> Store:
-    """``redis://`` (``rediss://``, ``unix://``) for Redis; ``sqlite:///path`` or nothing for SQLite."""
-    if url and url.startswith(("redis://", "rediss://", "unix://")):
-        from .redis import RedisStore
-
-        return RedisStore(url, name)
-    if url and url.startswith("sqlite:///"):
-        sqlite_path = url[len("sqlite:///") - 1:]
-    elif url:
-        raise ValueError(f"unsupported queue URL {url!r}: expected redis://... (or none for SQLite)")
-    from .sqlite import SqliteStore
-
-    return SqliteStore(sqlite_path, synchronous)
-
-
 class DeliveryQueue:
     def __init__(self, store: Store, processor: Callable[[dict], None] | None = None,
                  settings: dict | None = None):

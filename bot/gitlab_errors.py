@@ -1,0 +1,26 @@
+"""What a GitLab call can fail with, in the two kinds the delivery queue understands (bot/gitlab.py
+translates python-gitlab's exceptions into these)."""
+
+from __future__ import annotations
+
+
+class RetryableGitLabError(Exception):
+    """429, 5xx (`answered`: GitLab said so, so a refused write did not happen), or no answer at all."""
+
+    def __init__(self, message: str, retry_after: float | None = None, *, answered: bool = False):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.answered = answered
+
+
+class GitLabRefused(Exception):
+    """A 4xx other than 429: retrying will not help."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class MalformedResponse(GitLabRefused):
+    """GitLab sent data of a shape the bot cannot use (a field of the wrong type): retrying will not
+    help, and acting on it could go wrong, so the bot stops for this issue and says why."""
