@@ -32,3 +32,60 @@ def world(tmp_path):
     w = World(str(tmp_path))
     yield w
     w.close()
+
+
+GENERATIONS = ("regex", "commonmark")  # GitLab's quick-action extractors: up to 16.6, and from 16.7
+
+
+@pytest.fixture
+def make_world(tmp_path):
+    """make_world(generation) -> a World whose sandbox runs quick actions as that GitLab generation does;
+    each one is closed after the test."""
+    from world import World
+
+    made = []
+
+    def make(generation: str = "commonmark"):
+        where = tmp_path / f"world{len(made)}"
+        where.mkdir()
+        w = World(str(where))
+        w.sb.store.quick_action_generation = generation
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.close()
+
+
+@pytest.fixture(params=GENERATIONS)
+def gworld(request, make_world):
+    return make_world(request.param)
+
+
+@pytest.fixture
+def captured_logs():
+    """Every log record written during the test, formatted as the bot writes them (JSON and plain)."""
+    import logging
+
+    from bot.logs import JsonFormatter
+
+    class Records(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.DEBUG)
+            self.lines: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.lines.append(JsonFormatter().format(record))
+            self.lines.append(self.format(record))
+
+    records = Records()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(records)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield records.lines
+    finally:
+        root.removeHandler(records)
+        root.setLevel(previous)

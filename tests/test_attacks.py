@@ -8,32 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-GENERATIONS = ("regex", "commonmark")
-
-
-@pytest.fixture(params=GENERATIONS)
-def gworld(request, tmp_path):
-    from world import World
-
-    w = World(str(tmp_path))
-    w.sb.store.quick_action_generation = request.param
-    yield w
-    w.close()
-
 
 @pytest.fixture
-def rworld(tmp_path):
+def rworld(make_world):
     """GitLab up to 16.6: the regex extractor."""
-    from world import World
+    return make_world("regex")
 
-    w = World(str(tmp_path))
-    w.sb.store.quick_action_generation = "regex"
-    yield w
-    w.close()
-
-
-def bot_commands(world):
-    return [c for c in getattr(world.sb.store, "commands_found", []) if c["user"] == "incident-bot"]
 
 
 # -- 1. The bot's block, put on top of a person's description, runs the person's hidden commands ---------
@@ -50,10 +30,10 @@ def test_block_on_top_of_a_fenced_log_runs_nothing(rworld):
     gworld = rworld
     gworld.sb.store.ensure_label(gworld.pid, "hacked")
     iid = gworld.create_issue(who="outsider", description=LOG_DESCRIPTION)
-    assert bot_commands(gworld) == [] and gworld.issue(iid)["state"] == "opened"
+    assert gworld.bot_commands() == [] and gworld.issue(iid)["state"] == "opened"
     gworld.comment(iid, "/incident declare sev2")
     issue = gworld.issue(iid)
-    assert bot_commands(gworld) == []
+    assert gworld.bot_commands() == []
     assert issue["state"] == "opened"
     assert "hacked" not in issue["labels"] and not issue["confidential"]
 
@@ -84,11 +64,11 @@ def test_linking_action_items_runs_nothing(rworld):
     add_to_actions(world, pm_iid, "- [ ] Rotate the `sso` keys `\n/close\n/label ~hacked\n"
                                   "- [ ] Alert on `saml` errors `\n", who="rita")
     world.sb.store.ensure_label(world.pid, "hacked")
-    assert bot_commands(world) == [] and world.issue(pm_iid)["state"] == "opened"
+    assert world.bot_commands() == [] and world.issue(pm_iid)["state"] == "opened"
     world.comment(pm_iid, "/incident actions", who="alice")
     pm = world.issue(pm_iid)
     assert "→ #" in pm["description"]  # the bot linked the items
-    assert bot_commands(world) == []
+    assert world.bot_commands() == []
     assert pm["state"] == "opened" and "hacked" not in pm["labels"]
 
 
@@ -162,54 +142,27 @@ DIV_DESCRIPTION = (f"Customers report errors.\n\n<div>\n{ZWSP}<!-- incident-bot:
                    f"{ZWSP}<!-- incident-bot:end -->\n/close\n/label ~hacked\n</div>\n")
 
 
-def test_block_spliced_into_an_html_block_runs_nothing(tmp_path):
-    from world import World
-
-    world = World(str(tmp_path))
-    try:
-        world.sb.store.quick_action_generation = "commonmark"
-        world.sb.store.ensure_label(world.pid, "hacked")
-        iid = world.create_issue(who="outsider", description=DIV_DESCRIPTION)
-        assert bot_commands(world) == [] and world.issue(iid)["state"] == "opened"
-        world.comment(iid, "/incident declare sev2")
-        issue = world.issue(iid)
-        assert world.state(iid).severity == 2
-        assert bot_commands(world) == []
-        assert issue["state"] == "opened" and "hacked" not in issue["labels"]
-    finally:
-        world.close()
+def test_block_spliced_into_an_html_block_runs_nothing(make_world):
+    world = make_world("commonmark")
+    world.sb.store.ensure_label(world.pid, "hacked")
+    iid = world.create_issue(who="outsider", description=DIV_DESCRIPTION)
+    assert world.bot_commands() == [] and world.issue(iid)["state"] == "opened"
+    world.comment(iid, "/incident declare sev2")
+    issue = world.issue(iid)
+    assert world.state(iid).severity == 2
+    assert world.bot_commands() == []
+    assert issue["state"] == "opened" and "hacked" not in issue["labels"]
 
 
 # -- 8. An unknown command word goes to the logs ----------------------------------------------------------
 # The verb is whatever word follows `/incident`; process_note_event logs it (`command %s handled`, the
 # `command` context field, and the `handled: ...` outcome). test_confidential's check passes only because
 # it looks for "Fnordwhistle" while the bot logs the lower-cased "fnordwhistle".
-def test_an_unknown_command_word_is_not_logged(world):
-    import logging
-
-    class Records(logging.Handler):
-        def __init__(self):
-            super().__init__(logging.DEBUG)
-            self.lines = []
-
-        def emit(self, record):
-            from bot.logs import JsonFormatter
-
-            self.lines.append(JsonFormatter().format(record))
-
-    records = Records()
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(records)
-    root.setLevel(logging.DEBUG)
-    try:
-        iid = world.declare()
-        world.comment(iid, "/incident acme-corp-card-4111111111111111")
-    finally:
-        root.removeHandler(records)
-        root.setLevel(previous)
+def test_an_unknown_command_word_is_not_logged(world, captured_logs):
+    iid = world.declare()
+    world.comment(iid, "/incident acme-corp-card-4111111111111111")
     assert "I did not run this" in world.last_reply(iid)
-    logged = "\n".join(records.lines)
+    logged = "\n".join(captured_logs)
     assert "handled" in logged
     assert "4111111111111111" not in logged
 
@@ -232,25 +185,19 @@ def test_status_reply_on_a_postmortem_does_not_mention_all(world):
 # item to the bot but, to CommonMark, the header row of a two-column table whose rows (`/close`) are table
 # cells, not paragraphs. link_items appends " → #iid" after the last pipe: three cells against a two-cell
 # delimiter row, no table any more, and the rows are a top-level paragraph: `/close` is new, run as the bot.
-def test_linking_an_item_that_heads_a_table_runs_nothing(tmp_path):
-    from world import World
-
-    world = World(str(tmp_path))
-    try:
-        world.sb.store.quick_action_generation = "commonmark"
-        _, pm_iid = resolved_postmortem(world)
-        world.sb.store.ensure_label(world.pid, "hacked")
-        add_to_actions(world, pm_iid, "-\u00a0[ ] Rotate the keys | owner |\n|---|---|\n/close\n/label ~hacked\n\n",
-                       who="rita")
-        assert bot_commands(world) == [] and world.issue(pm_iid)["state"] == "opened"
-        world.comment(pm_iid, "/incident actions", who="alice")
-        pm = world.issue(pm_iid)
-        # Read as GitLab reads it (bot/markdown.py), the line heads a table, not a task list: nothing to
-        # link; and whatever the bot writes, no line of it starts with "/".
-        assert bot_commands(world) == []
-        assert pm["state"] == "opened" and "hacked" not in pm["labels"]
-    finally:
-        world.close()
+def test_linking_an_item_that_heads_a_table_runs_nothing(make_world):
+    world = make_world("commonmark")
+    _, pm_iid = resolved_postmortem(world)
+    world.sb.store.ensure_label(world.pid, "hacked")
+    add_to_actions(world, pm_iid, "-\u00a0[ ] Rotate the keys | owner |\n|---|---|\n/close\n/label ~hacked\n\n",
+                   who="rita")
+    assert world.bot_commands() == [] and world.issue(pm_iid)["state"] == "opened"
+    world.comment(pm_iid, "/incident actions", who="alice")
+    pm = world.issue(pm_iid)
+    # Read as GitLab reads it (bot/markdown.py), the line heads a table, not a task list: nothing to
+    # link; and whatever the bot writes, no line of it starts with "/".
+    assert world.bot_commands() == []
+    assert pm["state"] == "opened" and "hacked" not in pm["labels"]
 
 
 # -- 11. Replaying an older signed block of the same issue -------------------------------------------------
@@ -343,22 +290,16 @@ LIST_DESCRIPTION = (f"Customers report errors.\n\n{ZWSP}<!-- incident-bot:begin 
                     f"{ZWSP}<!-- incident-bot:end -->\n/close\n/label ~hacked\n")
 
 
-def test_block_replacing_markers_around_a_list_item_runs_nothing(tmp_path):
-    from world import World
-
-    world = World(str(tmp_path))
-    try:
-        world.sb.store.quick_action_generation = "commonmark"
-        world.sb.store.ensure_label(world.pid, "hacked")
-        iid = world.create_issue(who="outsider", description=LIST_DESCRIPTION)
-        assert bot_commands(world) == [] and world.issue(iid)["state"] == "opened"
-        world.comment(iid, "/incident declare sev2")
-        issue = world.issue(iid)
-        assert world.state(iid).severity == 2
-        assert bot_commands(world) == []
-        assert issue["state"] == "opened" and "hacked" not in issue["labels"]
-    finally:
-        world.close()
+def test_block_replacing_markers_around_a_list_item_runs_nothing(make_world):
+    world = make_world("commonmark")
+    world.sb.store.ensure_label(world.pid, "hacked")
+    iid = world.create_issue(who="outsider", description=LIST_DESCRIPTION)
+    assert world.bot_commands() == [] and world.issue(iid)["state"] == "opened"
+    world.comment(iid, "/incident declare sev2")
+    issue = world.issue(iid)
+    assert world.state(iid).severity == 2
+    assert world.bot_commands() == []
+    assert issue["state"] == "opened" and "hacked" not in issue["labels"]
 
 
 # -- 16. A membership that is still awaiting approval counts as access ---------------------------------

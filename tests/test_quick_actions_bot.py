@@ -9,26 +9,10 @@ import pytest
 
 from bot.neutralize import no_quick_actions
 
-GENERATIONS = ("regex", "commonmark")
-
-
-@pytest.fixture(params=GENERATIONS)
-def gworld(request, tmp_path):
-    from world import World
-
-    w = World(str(tmp_path))
-    w.sb.store.quick_action_generation = request.param
-    yield w
-    w.close()
-
-
-def bot_commands(world):
-    return [c for c in getattr(world.sb.store, "commands_found", []) if c["user"] == "incident-bot"]
-
 
 def assert_untouched(world, iid):
     issue = world.issue(iid)
-    assert bot_commands(world) == []
+    assert world.bot_commands() == []
     assert issue["state"] == "opened"
     assert not {"x", "hacked"} & set(issue["labels"])
     assert not issue["confidential"]
@@ -103,7 +87,7 @@ def test_title_with_carriage_returns_stays_one_line(gworld):
 
 def assert_untouched_but_closed(world, iid):
     issue = world.issue(iid)
-    assert bot_commands(world) == []
+    assert world.bot_commands() == []
     assert "x" not in issue["labels"] and not issue["confidential"]
 
 

@@ -54,6 +54,10 @@ class World:
         self.bot.stop()
         self.sb.stop()
 
+    def bot_commands(self) -> list[dict]:
+        """The quick actions GitLab (the sandbox) found in what the bot wrote: there must be none."""
+        return [c for c in getattr(self.sb.store, "commands_found", []) if c["user"] == "incident-bot"]
+
     # -- people act ---------------------------------------------------------------------
     def gl(self, who: str):
         return self.sb.client(who)
