@@ -14,7 +14,7 @@ from datetime import datetime
 from .cadence import Reminder, Skip, check_incident, mark_sent
 from .cadence_report import Due, Report, Row
 from .config import Config
-from .executor import IssueWriter
+from .executor import IssueWriter, role_holder_ids
 from .gitlab import GitLab, GitLabRefused, Issue, RetryableGitLabError
 from .markers import action_of, mark_reminded, note_marker, reminded_on
 from .rebuild import rebuild_state
@@ -160,11 +160,13 @@ def _restore(gl: GitLab, cfg: Config, renderer: Renderer, issue: Issue, state: I
     """Say once that the state was rebuilt, then write it back signed. The note's key is the unverified
     description's digest: a crash between the two writes does not post the notice twice."""
     writer = IssueWriter(gl, cfg, renderer.render, issue, report.bot_username, now)
+    writer.holders = set(role_holder_ids(state))
     digest = hashlib.sha256((issue.description or "").encode()).hexdigest()[:16]
     body = renderer.render("rebuilt_notice.md.j2", reason=reason, prefix=cfg.prefix)
     if retrying(writer.post, Reply("rebuilt", body), f"rebuilt-{issue.id}-{digest}"):
         report.calls["writes"] += 1
-    retrying(writer.write_state, state, None)
+    retrying(writer.write_state, state, None)  # reads the issue again: a person may have edited it since
+    report.calls["reads"] += 1
     report.calls["writes"] += 1
     return writer.issue
 
@@ -179,7 +181,8 @@ def _post(gl: GitLab, cfg: Config, renderer: Renderer, issue: Issue, state: Inci
         return
     mark_sent(state, reminders, now)
     writer = IssueWriter(gl, cfg, renderer.render, issue, None, now)
-    retrying(writer.write_state, state, None)
+    writer.holders = set(role_holder_ids(state))
+    retrying(writer.write_state, state, None, reread=False)  # `_check` has just read the issue
     report.calls["writes"] += 1
     try:
         retrying(gl.create_note, issue.project_id, issue.iid, row.note)
@@ -194,6 +197,7 @@ def _post(gl: GitLab, cfg: Config, renderer: Renderer, issue: Issue, state: Inci
             state.reminders.pop(r.key, None)
         try:
             retrying(writer.write_state, state, None)
+            report.calls["reads"] += 1
             report.calls["writes"] += 1
             row.error = f"note refused ({exc}); the next run will try again"
         except GitLabError as again:
@@ -225,6 +229,13 @@ def check_followup(gl: GitLab, renderer: Renderer, issue: Issue, row: Row, now: 
     if dry_run:
         return
     try:
+        # The listing may be minutes old: mark the issue as it is now, so a person's edit is kept.
+        issue = retrying(gl.get_issue, issue.project_id, issue.iid)
+        report.calls["reads"] += 1
+        if reminded_on(issue.description) == today:  # another run marked it since the listing
+            row.due, row.note = [], None
+            row.skip("action_overdue", f"already reminded today ({today.isoformat()})")
+            return
         retrying(gl.update_issue, issue.project_id, issue.iid,
                   description=mark_reminded(issue.description, today))
         report.calls["writes"] += 1

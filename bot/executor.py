@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Callable
 
 from .config import Config
-from .gitlab import GitLab, GitLabRefused, Issue
+from .gitlab import GitLab, Issue
 from .markers import note_marker as marker
 from .markers import parse_note_marker as parse_marker
 from .render import incident_context
@@ -43,14 +43,21 @@ def label_changes(current: list[str], state: IncidentState, cfg: Config) -> tupl
     return add, remove
 
 
-def desired_assignees(state: IncidentState) -> list[int]:
+def role_holder_ids(state: IncidentState | None) -> list[int]:
     """Role holders, CMOC first: GitLab Free keeps only the first assignee, and the CMOC matters most."""
     ids: list[int] = []
     for role in ROLES:
-        holder = state.roles.get(role)
+        holder = state.roles.get(role) if state is not None else None
         if holder and holder.id is not None and holder.id not in ids:
             ids.append(holder.id)
     return ids
+
+
+def desired_assignees(state: IncidentState, current: list[int], former: set[int]) -> list[int]:
+    """`assignee_ids` replaces the list: the role holders first, then whoever a person assigned by hand
+    (the current assignees that are not a former role holder). Free keeps the first and drops the rest."""
+    holders = role_holder_ids(state)
+    return holders + [i for i in current if i not in former and i not in holders]
 
 
 class IssueWriter:
@@ -68,6 +75,9 @@ class IssueWriter:
         # How far back an earlier attempt's notes can be: the delivery's own note (or change), as GitLab
         # timed it. None: every note.
         self.since = since
+        # Who held a role before this write (the session sets it from the state it loaded): assignees
+        # among them are the bot's to remove; any other assignee was put there by a person.
+        self.holders: set[int] = set()
 
     def existing_keys(self) -> set[str]:
         """Keys of the bot's notes since `since`, every page (read once per delivery, only when about to
@@ -100,31 +110,32 @@ class IssueWriter:
         if effects.state is not None:
             self.write_state(effects.state, key, close=effects.close)
 
-    def write_state(self, state: IncidentState, key: str | None, *, close: bool = False) -> None:
+    def write_state(self, state: IncidentState, key: str | None, *, close: bool = False,
+                    reread: bool = True) -> None:
+        """Write the block, labels and assignees on the issue as it is now. GitLab has no conditional
+        update and `description`/`assignee_ids` replace: a person may have edited the issue while the
+        bot posted its notes, so read it again (unless the caller just did) and change only our part."""
         if key:
             state.mark_handled(key)
+        if reread:
+            self.issue = self.gl.get_issue(self.issue.project_id, self.issue.iid)
         table = self.render("state_table.md.j2", incident=self._incident(state))
         description = write_block(self.issue.description,
                                   render_block(state, table, self.cfg.state_key, state_scope(self.issue.id)))
-        add, remove = label_changes(self.issue.labels, state, self.cfg)
+        add, remove = label_changes(self.issue.labels, state, self.cfg)  # deltas: people's labels stay
         changes: dict = {"description": description}
         if add:
             changes["add_labels"] = add
         if remove:
             changes["remove_labels"] = remove
-        wanted = desired_assignees(state)
-        if set(wanted) != set(self.issue.assignee_ids):
+        current = self.issue.assignee_ids
+        wanted = desired_assignees(state, current, self.holders | set(role_holder_ids(state)))
+        if set(wanted) != set(current):
             changes["assignee_ids"] = wanted
         if close and self.issue.state == "opened":
             changes["state_event"] = "close"
-        try:
-            self.issue = self.gl.update_issue(self.issue.project_id, self.issue.iid, **changes)
-        except GitLabRefused:
-            if len(wanted) < 2 or "assignee_ids" not in changes:
-                raise
-            # An instance that refuses several assignees: keep the CMOC, else the SMOC, else the IMOC.
-            changes["assignee_ids"] = wanted[:1]
-            self.issue = self.gl.update_issue(self.issue.project_id, self.issue.iid, **changes)
+        self.issue = self.gl.update_issue(self.issue.project_id, self.issue.iid, **changes)
+        self.holders = set(role_holder_ids(state))
 
     def _incident(self, state: IncidentState) -> dict:
         return incident_context(state, iid=self.issue.iid, title=self.issue.title, now=self.now)

@@ -17,7 +17,7 @@ from typing import Callable
 from .access import AccessCache, find_member
 from .config import Config
 from .events import Actor
-from .executor import IssueWriter
+from .executor import IssueWriter, role_holder_ids
 from .gitlab import GitLab, Issue
 from .rebuild import rebuild_state
 from .render import Renderer
@@ -72,6 +72,7 @@ class IncidentSession:
         self.rebuilt: str | None = None
         self.internal = False  # replies follow the triggering note: internal notes get internal replies
         self.state = self._load_state(declaring)
+        self.writer.holders = set(role_holder_ids(self.state))  # assignees the bot put there
         self._members: dict[str, Role | None] = {}
 
     @property

@@ -163,6 +163,11 @@ class Sandbox:
                                  "status": status, "times": times, "retry_after": retry_after, "delay": delay,
                                  "user": user, "skip": skip, "applied": applied})
 
+    def pending_faults(self) -> int:
+        """Faults not yet taken: 0 once a slow call has started (a test acts while it waits)."""
+        with self.lock:
+            return len(self._faults)
+
     def clear_faults(self) -> None:
         with self.lock:
             self._faults.clear()

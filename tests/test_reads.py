@@ -27,8 +27,12 @@ def test_a_command_reads_issue_note_and_level_at_once_then_replies_then_writes(w
     world.sb.reset_calls()
     assert world.process(start)[0] == "handled: declare"
     calls = bot_calls(world)
-    reads = [c for c in calls if c["method"] == "GET"]
     writes = [c for c in calls if c["method"] != "GET"]
+    # The issue is read again right before the write (a person may have edited it meanwhile).
+    reads = [c for c in calls if c["method"] == "GET" and c["started"] < writes[0]["started"]]
+    reread = [c for c in calls if c["method"] == "GET" and c["started"] >= writes[0]["started"]]
+    assert [c["path"].rsplit("/", 1)[-1] for c in reread] == [str(iid)]
+    assert writes[0]["ts"] <= reread[0]["started"] and reread[0]["ts"] <= writes[1]["started"]
     assert sorted(c["path"].rsplit("/", 2)[-2] for c in reads) == ["all", "issues", "notes"]
     assert not any(c["path"].endswith("/notes") for c in reads)  # no marker read on a first attempt
     # One round trip: every read started before any other read had been answered.
@@ -86,6 +90,6 @@ def test_a_role_command_looks_up_the_named_member_with_the_first_reads(world):
     world.process(start)
     assert world.state(iid).roles["smoc"].username == "bob"
     reads = [c for c in bot_calls(world) if c["method"] == "GET"]
-    (issue,) = [c for c in reads if c["path"].endswith(f"/issues/{iid}")]
+    issue, _reread = [c for c in reads if c["path"].endswith(f"/issues/{iid}")]  # the second before the PUT
     (user,) = [c for c in reads if c["path"].endswith("/users")]
     assert user["started"] < issue["ts"]  # asked at the same time as the issue
