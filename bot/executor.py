@@ -12,12 +12,12 @@ from datetime import datetime
 from typing import Callable
 
 from .config import Config
-from .gitlab import GitLab, Issue
+from .gitlab import DESCRIPTION_MAX, GitLab, Issue
 from .markers import note_marker as marker
 from .markers import parse_note_marker as parse_marker
 from .render import incident_context
 from .routing import Effects, Reply
-from .state import ROLES, IncidentState, render_block, state_scope, write_block
+from .state import ROLES, IncidentState, remove_block, render_block, state_scope, write_block
 
 
 def managed_labels(cfg: Config) -> set[str]:
@@ -124,6 +124,14 @@ class IssueWriter:
                                   render_block(state, table, self.cfg.state_key, state_scope(self.issue.id)))
         add, remove = label_changes(self.issue.labels, state, self.cfg)  # deltas: people's labels stay
         changes: dict = {"description": description}
+        if len(description) > DESCRIPTION_MAX:
+            # No room for the block: labels, assignees and state still go in the same PUT. An older
+            # block must not stay behind as the truth; without one, the bot rebuilds from its notes.
+            self.post(Reply("too-long", self.render("description_too_long.md.j2", limit=DESCRIPTION_MAX)),
+                      f"{key or 'state'}.too-long")
+            changes["description"] = remove_block(self.issue.description)
+            if changes["description"] == self.issue.description:
+                del changes["description"]
         if add:
             changes["add_labels"] = add
         if remove:

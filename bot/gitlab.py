@@ -24,6 +24,10 @@ from .records import Issue, Note, ResourceEvent
 __all__ = ["GitLab", "GitLabRefused", "Issue", "MalformedResponse", "Note", "ResourceEvent", "RetryableGitLabError"]
 
 
+# Issuable::DESCRIPTION_LENGTH_MAX: GitLab refuses a longer description (400) on create and update.
+DESCRIPTION_MAX = 1_048_576
+
+
 def _safe_text(fields: dict[str, Any]) -> dict[str, Any]:
     """Whatever the bot writes: a description with no line GitLab could run, a title on one line."""
     out = dict(fields)

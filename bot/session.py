@@ -18,7 +18,7 @@ from .access import AccessCache, find_member
 from .config import Config
 from .events import Actor
 from .executor import IssueWriter, role_holder_ids
-from .gitlab import GitLab, Issue
+from .gitlab import DESCRIPTION_MAX, GitLab, Issue
 from .rebuild import rebuild_state
 from .render import Renderer
 from .routing import Context, Effects, Reply
@@ -26,6 +26,9 @@ from .state import BlockError, IncidentState, Role, UnverifiedState, read_block,
 from .statekey import ensure_state_key
 from .timeutil import utcnow
 from .wiring import COMMANDS, FOLLOWUPS
+
+# Room a block takes at most (the table and the signed state with its capped lists), with a margin.
+BLOCK_ROOM = 32 * 1024
 
 log = logging.getLogger("incident_bot")
 
@@ -126,9 +129,12 @@ class IncidentSession:
 
     def apply(self, effects: Effects, key: str, *, internal: bool = False) -> None:
         if self.rebuilt:
-            # Say so once, and write the rebuilt block even if the handler changed nothing.
-            notice = Reply("rebuilt", self.render("rebuilt_notice.md.j2", reason=self.rebuilt))
-            effects.replies.insert(0, notice)
+            # Say so once, and write the rebuilt block even if the handler changed nothing. Not where the
+            # description has no room for a block: the writer says that instead, and the bot works from
+            # its notes there, so "rebuilt" would be said again with every command.
+            if len(self.issue.description) < DESCRIPTION_MAX - BLOCK_ROOM:
+                notice = Reply("rebuilt", self.render("rebuilt_notice.md.j2", reason=self.rebuilt))
+                effects.replies.insert(0, notice)
             if effects.state is None:
                 effects.state = self.state
             self.rebuilt = None

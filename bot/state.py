@@ -232,6 +232,13 @@ def _replaceable(old: str, after: str) -> bool:
     return not (old_layout and _CLOSER.search(after))
 
 
+def remove_block(description: str | None) -> str:
+    """The description without the bot's block (and the blank lines after it); text outside is kept."""
+    text = description or ""
+    m = _between(text, BEGIN, END, lead=LEAD) if BEGIN in text else None
+    return text if m is None else text[: m[0]] + text[m[1]:].lstrip("\n")
+
+
 def write_block(description: str | None, block: str) -> str:
     """Replace the block, or put it at the top; text outside the markers is kept byte for byte."""
     text = description or ""

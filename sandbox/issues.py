@@ -79,10 +79,20 @@ def record_state_event(store: Store, issue: dict[str, Any], actor: dict[str, Any
                                "user_id": actor["id"], "created_at": store.clock(), "state": state})
 
 
+# GitLab's Issuable::DESCRIPTION_LENGTH_MAX: longer descriptions are refused on create and update.
+DESCRIPTION_MAX = 1_048_576
+
+
+def _check_description(params: dict[str, Any]) -> None:
+    if len(params.get("description") or "") > DESCRIPTION_MAX:
+        raise bad_request(f"description is too long (maximum is {DESCRIPTION_MAX} characters)")
+
+
 def create_issue(store: Store, project: dict[str, Any], actor: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     title = (params.get("title") or "").strip()
     if not title:
         raise bad_request("title is missing")
+    _check_description(params)
     pid = project["id"]
     if not store.can_admin_issue(pid, actor):  # GitLab drops these for Guests and non-members
         params = {k: v for k, v in params.items() if k not in ADMIN_FIELDS}
@@ -133,6 +143,7 @@ def _description_quick_actions(store: Store, issue: dict[str, Any], actor: dict[
 
 def update_issue(store: Store, issue: dict[str, Any], actor: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """Apply a PUT (or quick actions). Returns the changes {field: (previous, current)}."""
+    _check_description(params)
     pid = issue["project_id"]
     if not store.can_update_issue(issue, actor):
         raise forbidden()
