@@ -3,12 +3,15 @@ without Retry-After) and the deliveries that will not be retried, listed and rep
 
 from __future__ import annotations
 
+import json
+import os
 from collections import Counter
 
 import gitlab
 import pytest
 from world import World
 
+from bot.cli import main
 from bot.markers import parse_note_marker
 
 NO_PACING = "gitlab_rate_limits: {notes: null, issues: null}\n"
@@ -124,3 +127,32 @@ def test_a_rate_limit_past_its_budget_is_dead_and_says_so(make_world):
     w.settle()
     dead = w.bot.queue.list(dead_only=True)
     assert [(r["status"], r["last_error"].startswith("[429 x1] ")) for r in dead] == [("dead", True)]
+
+
+def _cli_env(w: World, tmp_path, monkeypatch) -> list[str]:
+    path = os.path.join(tmp_path, "cli.yml")
+    with open(path, "w") as fh:
+        fh.write(f"queue: {{sqlite_path: {json.dumps(w.cfg.queue['sqlite_path'])}}}\n")
+    monkeypatch.setenv("GITLAB_URL", w.sb.url)
+    monkeypatch.setenv("GITLAB_TOKEN", w.bot_user["token"])
+    monkeypatch.delenv("INCIDENT_BOT_QUEUE", raising=False)
+    return ["--config", path]
+
+
+def test_a_refused_token_is_listed_as_dead_and_replayed(make_world, tmp_path, monkeypatch, capsys):
+    w = make_world()
+    iid = w.declare(sev="sev2")
+    w.sb.inject_fault("POST", r"/issues/\d+/notes$", status=401, user="incident-bot", times=None)
+    note = _post(w, "alice", iid, "/incident update\nsummary: while the token was refused")
+    w.settle()
+    config = _cli_env(w, tmp_path, monkeypatch)
+    assert main(["deliveries", "list", "--dead", "--format", "json", *config]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(r["status"], "401" in (r["last_error"] or "")) for r in listed] == [("failed", True)]
+    w.sb.clear_faults()  # the token is renewed
+    assert main(["deliveries", "replay", "--all-dead", *config]) == 0
+    assert capsys.readouterr().out.strip() == "replayed 1 dead deliveries"
+    w.settle()
+    assert _replies_by_command(w, [iid])[f"note-{note.id}-0"] == 1
+    assert main(["deliveries", "list", "--dead", "--format", "json", *config]) == 0
+    assert json.loads(capsys.readouterr().out) == []

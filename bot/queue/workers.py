@@ -139,7 +139,8 @@ class DeliveryQueue:
     def list(self, dead_only: bool = False, limit: int | None = None) -> list[dict]:
         """Deliveries, oldest first: id, event, issue_key, status, attempts, last_error, received_at,
         updated_at, next_attempt_at."""
-        rows = self.store.list(("dead",) if dead_only else STATUSES, limit)
+        # "dead": every delivery that will not be retried (a refused call fails at once: failed).
+        rows = self.store.list(("dead", "failed") if dead_only else STATUSES, limit)
         return [{"id": r["id"], "event": r["event"], "issue_key": r["issue_key"], "status": r["status"],
                  "attempts": r["attempts"], "last_error": r["last_error"], "received_at": r["received_at"],
                  "updated_at": _iso(r["updated_at"]),
@@ -162,6 +163,7 @@ class DeliveryQueue:
         return True
 
     def replay_all_dead(self) -> int:
+        """Replay every delivery that will not be retried: dead and failed."""
         return sum(1 for r in self.list(dead_only=True) if self.replay(r["id"]))
 
     def purge(self) -> int:
