@@ -14,7 +14,7 @@ from world import World
 from bot.cli import main
 from bot.markers import parse_note_marker
 
-NO_PACING = "gitlab_rate_limits: {notes: null, issues: null}\n"
+NO_PACING = "gitlab_rate_limits: {notes: null, issues: null}\n"  # World's default too
 
 
 @pytest.fixture
