@@ -120,8 +120,8 @@ def parser() -> argparse.ArgumentParser:
     common(dl)
     dl.add_argument("action", choices=["list", "replay"])
     dl.add_argument("id", nargs="?")
-    dl.add_argument("--dead", action="store_true", help="list only dead deliveries")
-    dl.add_argument("--all-dead", action="store_true", help="replay every dead delivery")
+    dl.add_argument("--dead", action="store_true", help="list only deliveries that will not be retried (dead or failed)")
+    dl.add_argument("--all-dead", action="store_true", help="replay every delivery --dead lists")
     dl.add_argument("--format", choices=["text", "json"], default="text")
     dl.set_defaults(func=cmd_deliveries)
     return p

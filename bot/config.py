@@ -26,6 +26,9 @@ DEFAULTS: dict[str, Any] = {
     "max_commands_per_note": 10,
     "max_action_items_per_edit": 25,  # new follow-up issues per postmortem edit or `/incident actions`
     "gitlab_timeout_seconds": 10,  # per API call; a timeout is retried by the queue
+    # Creations GitLab limits per user (GitLab.com: 60 notes, 200 issues a minute), paced per process;
+    # null turns one off. The webhook worker and scheduled jobs share GitLab's count: a 429 is retried.
+    "gitlab_rate_limits": {"notes": 60, "issues": 200, "per_seconds": 60},
     "templates_dir": None,
     "projects": [],
     "labels": {
@@ -72,6 +75,7 @@ DEFAULTS: dict[str, Any] = {
         "lease_seconds": 60.0,  # a worker that dies loses its delivery after this long
         "poll_seconds": 1.0,  # how often idle workers look for deliveries stored by another process
         "done_retention_hours": None,  # None: as long as the dedupe window
+        "rate_limit_retry_minutes": 30,  # GitLab's 429s are retried this long, apart from max_retries
     },
 }
 

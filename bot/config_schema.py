@@ -194,6 +194,10 @@ def prefix(value: Any, path: str) -> str:
         raise ConfigError(f"{path}: {value} is a GitLab quick action; GitLab would run it too (use /incident)")
     return value
 
+def _or_null(check: Check) -> Check:
+    return lambda value, path: None if value is None else check(value, path)
+
+
 SCHEMA: dict[str, Any] = {
     "command_prefix": prefix,
     "default_severity": one_of(*SEVERITIES),
@@ -202,6 +206,8 @@ SCHEMA: dict[str, Any] = {
     "max_commands_per_note": whole(1),
     "max_action_items_per_edit": whole(1),
     "gitlab_timeout_seconds": number(0, above=True),
+    "gitlab_rate_limits": {"notes": _or_null(whole(1)), "issues": _or_null(whole(1)),
+                           "per_seconds": number(0, above=True)},
     "templates_dir": text(optional=True),
     "projects": projects,
     "labels": {
@@ -233,6 +239,7 @@ SCHEMA: dict[str, Any] = {
         "lease_seconds": number(0, above=True),
         "poll_seconds": number(0, above=True),
         "done_retention_hours": number(0, optional=True),
+        "rate_limit_retry_minutes": number(0),
     },
 }
 

@@ -29,7 +29,8 @@ def make_processor(services: Services) -> Callable[[dict], None]:
                                         retry=delivery.get("attempts", 2) > 1 or bool(delivery.get("replayed")))
             except RetryableGitLabError as exc:
                 log.warning("GitLab error, will retry: %s", exc)
-                raise RetryableError(str(exc), retry_after=exc.retry_after) from exc
+                raise RetryableError(str(exc), retry_after=exc.retry_after,
+                                     rate_limited=exc.rate_limited) from exc
             except GitLabRefused as exc:
                 log.error("GitLab refused a call, not retrying: %s", exc)
                 raise PermanentError(str(exc)) from exc

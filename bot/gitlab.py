@@ -19,6 +19,7 @@ import requests
 from .gitlab_errors import GitLabRefused, MalformedResponse, RetryableGitLabError
 from .gitlab_shapes import read_issue, read_note, read_resource_event
 from .neutralize import no_quick_actions, one_line
+from .pacing import DEFAULT_LIMITS, paced, window
 from .records import Issue, Note, ResourceEvent
 
 __all__ = ["GitLab", "GitLabRefused", "Issue", "MalformedResponse", "Note", "ResourceEvent", "RetryableGitLabError"]
@@ -63,7 +64,8 @@ class _Translate:
             code = getattr(exc, "response_code", None)
             if code == 429 or (code is not None and code >= 500):
                 raise RetryableGitLabError(f"GitLab answered {code}: {exc.error_message}",
-                                           _retry_after() if code == 429 else None, answered=True) from exc
+                                           _retry_after() if code == 429 else None, answered=True,
+                                           rate_limited=code == 429) from exc
             if code is None:
                 raise RetryableGitLabError(f"GitLab call failed: {exc}") from exc
             raise GitLabRefused(f"GitLab answered {code}: {exc.error_message}", code) from exc
@@ -100,7 +102,8 @@ def _observe(response: requests.Response, *args, **kwargs) -> None:
 class GitLab:
     """One instance per delivery (cheap): python-gitlab clients are kept per thread and URL."""
 
-    def __init__(self, url: str, token: str | None, *, event_uuid: str | None = None, timeout: float = 10.0):
+    def __init__(self, url: str, token: str | None, *, event_uuid: str | None = None, timeout: float = 10.0,
+                 rate_limits: dict | None = None):
         key = (url, token, timeout)
         clients = getattr(_local, "clients", None)
         if clients is None:
@@ -118,6 +121,9 @@ class GitLab:
             gl.headers.pop("X-Gitlab-Event-UUID", None)
         self.gl = gl
         self.url, self.token, self.timeout = url, token, timeout
+        # Creations GitLab limits per user are paced here, per process, shared by every delivery's adapter.
+        limits = {**DEFAULT_LIMITS, **(rate_limits or {})}
+        self._pace = {kind: window(url, token, kind, limits[kind], limits["per_seconds"]) for kind in ("notes", "issues")}
 
     def _translate(self) -> _Translate:
         return _Translate(self.timeout)
@@ -252,7 +258,7 @@ class GitLab:
         payload: dict[str, Any] = {"body": no_quick_actions(body)}
         if internal:
             payload["internal"] = True
-        with self._translate():
+        with paced(self._pace["notes"]), self._translate():
             data = self.gl.http_post(f"/projects/{project_id}/issues/{iid}/notes", post_data=payload, **NO_WAIT)
         return read_note(data)
 
@@ -268,7 +274,7 @@ class GitLab:
 
     def create_issue(self, project_id: int, **fields: Any) -> Issue:
         payload = {k: (",".join(v) if k == "labels" else v) for k, v in _safe_text(fields).items() if v is not None}
-        with self._translate():
+        with paced(self._pace["issues"]), self._translate():
             data = self.gl.http_post(f"/projects/{project_id}/issues", post_data=payload, **NO_WAIT)
         return read_issue(data, project_id)
 

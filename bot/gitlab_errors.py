@@ -7,10 +7,12 @@ from __future__ import annotations
 class RetryableGitLabError(Exception):
     """429, 5xx (`answered`: GitLab said so, so a refused write did not happen), or no answer at all."""
 
-    def __init__(self, message: str, retry_after: float | None = None, *, answered: bool = False):
+    def __init__(self, message: str, retry_after: float | None = None, *, answered: bool = False,
+                 rate_limited: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
         self.answered = answered
+        self.rate_limited = rate_limited  # a 429: retried on its own budget (minutes), not max_retries
 
 
 class GitLabRefused(Exception):

@@ -47,7 +47,8 @@ class Services:
     def from_config(cls, cfg: Config) -> "Services":
         timeout = float(cfg.data["gitlab_timeout_seconds"])
         return cls(cfg, Renderer(cfg.templates_dir),
-                   lambda uuid: GitLab(cfg.gitlab_url, cfg.gitlab_token, event_uuid=uuid, timeout=timeout))
+                   lambda uuid: GitLab(cfg.gitlab_url, cfg.gitlab_token, event_uuid=uuid, timeout=timeout,
+                                      rate_limits=cfg.data["gitlab_rate_limits"]))
 
     def identity(self, gl: GitLab) -> dict:
         with self._lock:

@@ -35,6 +35,10 @@ class Sandbox:
         self.store.quick_action_generation = quick_action_generation
         self.store.quick_actions_record = self.quick_actions
         self._faults: list[dict[str, Any]] = []
+        self._rate_limits: dict[str, int] = {}  # "notes" | "issues" -> creations a window per user
+        self._rate_window = 60.0
+        self._rate_retry_after = False
+        self._rate_seen: dict[tuple[str, int], list[float]] = {}
         self._sender = Sender(self._delivered, timeout=hook_timeout)
         self._server: ThreadedServer | None = None
         self._last_call = time.monotonic()
@@ -167,6 +171,37 @@ class Sandbox:
         """Faults not yet taken: 0 once a slow call has started (a test acts while it waits)."""
         with self.lock:
             return len(self._faults)
+
+    # -- rate limits (GitLab.com: 60 note and 200 issue creations a minute per user) ----------------
+    def limit_rate(self, notes: int | None = None, issues: int | None = None, window: float = 60.0,
+                   retry_after: bool = False) -> None:
+        """Per-user limits on creating notes and issues over a sliding `window` (seconds). Past them the
+        create answers 429, with `Retry-After` (the seconds until the oldest creation leaves the window)
+        only when `retry_after`: older GitLab sends none. Refused calls do not count."""
+        with self.lock:
+            self._rate_limits = {k: v for k, v in (("notes", notes), ("issues", issues)) if v is not None}
+            self._rate_window, self._rate_retry_after = float(window), retry_after
+            self._rate_seen.clear()
+
+    def take_rate(self, method: str, path: str, user_id: int) -> dict[str, Any] | None:
+        """None: the call may go on (and is counted); else the 429 to answer."""
+        if method != "POST":
+            return None
+        kind = ("notes" if re.search(r"/issues/\d+/notes$", path)
+                else "issues" if re.search(r"/projects/[^/]+/issues$", path) else None)
+        with self.lock:
+            limit = self._rate_limits.get(kind) if kind else None
+            if limit is None:
+                return None
+            now = time.monotonic()
+            seen = [t for t in self._rate_seen.get((kind, user_id), []) if t > now - self._rate_window]
+            self._rate_seen[(kind, user_id)] = seen
+            if len(seen) < limit:
+                seen.append(now)
+                return None
+            oldest = seen[0] if seen else now
+            wait = max(1, int(oldest + self._rate_window - now + 0.999))
+            return {"retry_after": wait if self._rate_retry_after else None}
 
     def clear_faults(self) -> None:
         with self.lock:

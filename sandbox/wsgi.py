@@ -42,7 +42,8 @@ def _error(status: int, body, headers=None):
     return resp
 
 
-MESSAGES = {429: "Retry later", 502: "502 Bad Gateway", 503: "503 Service Unavailable", 504: "504 Gateway Timeout"}
+RATE_LIMITED = "This endpoint has been requested too many times. Try again later."
+MESSAGES = {401: "401 Unauthorized", 429: "Retry later", 502: "502 Bad Gateway", 503: "503 Service Unavailable", 504: "504 Gateway Timeout"}
 
 
 def _fault_error(fault):
@@ -85,6 +86,10 @@ def create_app(sandbox) -> Flask:
         g.user = caller
         if g.user is None:
             return _error(401, {"message": "401 Unauthorized"})
+        limited = sandbox.take_rate(request.method, request.path, caller["id"])
+        if limited is not None:  # Gitlab::ApplicationRateLimiter via check_rate_limit! in the API
+            headers = {"Retry-After": str(limited["retry_after"])} if limited["retry_after"] is not None else {}
+            return _error(429, {"message": {"error": RATE_LIMITED}}, headers)
         return None
 
     @app.after_request

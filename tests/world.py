@@ -47,6 +47,9 @@ class World:
         self.cfg.data["queue"]["sqlite_path"] = os.path.join(tmp_path, "queue.db")
         self.cfg.data["queue"]["retry_base_seconds"] = 0.05
         self.cfg.data["queue"]["retry_max_seconds"] = 0.5
+        # The sandbox limits nothing unless a test says so (sb.limit_rate): neither does the bot's pacing.
+        if "gitlab_rate_limits" not in (config_yaml or ""):
+            self.cfg.data["gitlab_rate_limits"] = {"notes": None, "issues": None, "per_seconds": 60}
         self.bot = LocalBot(self.cfg).start()
         self.sb.add_hook(self.pid, self.bot.webhook_url, token=SECRET, signing_key=signing_key)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 import time
 import uuid
@@ -40,7 +41,24 @@ SETTINGS: dict[str, Any] = {
     "lease_seconds": 60.0,
     "poll_seconds": 1.0,
     "done_retention_hours": None,
+    "rate_limit_retry_minutes": 30.0,
 }
+
+# A delivery's 429s so far ride on its last error ("[429 x3] ..."): they have their own budget (time
+# since it arrived, rate_limit_retry_minutes) and do not count against max_retries.
+_RATE_LIMITED = re.compile(r"^\[429 x(\d+)\] ")
+
+
+def _rate_limited_tries(last_error: str | None) -> int:
+    m = _RATE_LIMITED.match(last_error or "")
+    return int(m.group(1)) if m else 0
+
+
+def _age_seconds(received_at: str | None, now: float) -> float:
+    try:
+        return now - datetime.fromisoformat(str(received_at).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _iso(ts: float | None) -> str | None:
@@ -121,7 +139,8 @@ class DeliveryQueue:
     def list(self, dead_only: bool = False, limit: int | None = None) -> list[dict]:
         """Deliveries, oldest first: id, event, issue_key, status, attempts, last_error, received_at,
         updated_at, next_attempt_at."""
-        rows = self.store.list(("dead",) if dead_only else STATUSES, limit)
+        # "dead": every delivery that will not be retried (a refused call fails at once: failed).
+        rows = self.store.list(("dead", "failed") if dead_only else STATUSES, limit)
         return [{"id": r["id"], "event": r["event"], "issue_key": r["issue_key"], "status": r["status"],
                  "attempts": r["attempts"], "last_error": r["last_error"], "received_at": r["received_at"],
                  "updated_at": _iso(r["updated_at"]),
@@ -144,6 +163,7 @@ class DeliveryQueue:
         return True
 
     def replay_all_dead(self) -> int:
+        """Replay every delivery that will not be retried: dead and failed."""
         return sum(1 for r in self.list(dead_only=True) if self.replay(r["id"]))
 
     def purge(self) -> int:
@@ -249,10 +269,12 @@ class DeliveryQueue:
 
     def _process(self, rec: dict, claim: str) -> None:
         max_retries = int(self._f("max_retries"))
+        limited = _rate_limited_tries(rec["last_error"])
+        attempts = rec["attempts"] - limited  # the tries that count against max_retries
         project, _, issue = (rec["issue_key"] or "").partition(":")
         with log_context(delivery_id=rec["id"], project=project or None, issue=issue or None):
-            if rec["attempts"] > max_retries + 1:  # it keeps killing its worker
-                self._finish(rec, claim, "dead", f"gave up after {rec['attempts'] - 1} attempts")
+            if attempts > max_retries + 1:  # it keeps killing its worker
+                self._finish(rec, claim, "dead", f"gave up after {attempts - 1} attempts")
                 return
             delivery = dict(json.loads(rec["payload"]), attempts=rec["attempts"],
                             replayed=rec["last_error"] == REPLAYED)
@@ -263,6 +285,9 @@ class DeliveryQueue:
                 self.processor(delivery)
             except RetryableError as exc:
                 error, retry_after = _error_text(exc), exc.retry_after
+                if exc.rate_limited:
+                    self._retry_rate_limited(rec, claim, error, retry_after, limited + 1, started)
+                    return
             except PermanentError as exc:
                 LOG.warning("delivery failed permanently: %s", _error_text(exc))
                 self._finish(rec, claim, "failed", _error_text(exc), started)
@@ -276,16 +301,31 @@ class DeliveryQueue:
             else:
                 self._finish(rec, claim, "done", None, started)
                 return
-            if rec["attempts"] - 1 >= max_retries:
-                LOG.error("delivery dead after %d attempts: %s", rec["attempts"], error)
+            if limited:
+                error = f"[429 x{limited}] {error}"
+            if attempts - 1 >= max_retries:
+                LOG.error("delivery dead after %d attempts: %s", attempts, error)
                 self._finish(rec, claim, "dead", error, started)
                 return
-            delay = self.backoff(rec["attempts"] - 1, retry_after)
-            LOG.warning("delivery will be retried in %.2fs: %s", delay, error, extra={"attempt": rec["attempts"]})
-            self._finish(rec, claim, "retrying", error, started, next_at=time.time() + delay)
-            timer = threading.Timer(delay, self._wake)  # a worker here looks again when it is due
-            timer.daemon = True
-            timer.start()
+            self._retry_later(rec, claim, error, self.backoff(attempts - 1, retry_after), started)
+
+    def _retry_rate_limited(self, rec: dict, claim: str, error: str, retry_after: float | None, tries: int,
+                            started: float) -> None:
+        """GitLab said slow down: wait (its Retry-After, else backoff) for up to rate_limit_retry_minutes
+        since the delivery arrived, however many tries that takes."""
+        error = f"[429 x{tries}] {error}"
+        if _age_seconds(rec["received_at"], time.time()) > self._f("rate_limit_retry_minutes") * 60:
+            LOG.error("delivery dead: rate limited for rate_limit_retry_minutes: %s", error)
+            self._finish(rec, claim, "dead", error, started)
+            return
+        self._retry_later(rec, claim, error, self.backoff(tries - 1, retry_after), started)
+
+    def _retry_later(self, rec: dict, claim: str, error: str, delay: float, started: float) -> None:
+        LOG.warning("delivery will be retried in %.2fs: %s", delay, error, extra={"attempt": rec["attempts"]})
+        self._finish(rec, claim, "retrying", error, started, next_at=time.time() + delay)
+        timer = threading.Timer(delay, self._wake)  # a worker here looks again when it is due
+        timer.daemon = True
+        timer.start()
 
     def _finish(self, rec: dict, claim: str, status: str, error: str | None, started: float | None = None,
                 next_at: float | None = None) -> None:
