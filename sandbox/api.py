@@ -245,20 +245,16 @@ def update_note(pid: str, iid: str, nid: str):
 
 # -- resource events (lib/api/resource_label_events.rb, resource_state_events.rb) -----------------
 # Paginated, ordered by id (offset pagination adds `ORDER BY id` to a relation without an order).
-@bp.get("/projects/<pid>/issues/<iid>/resource_label_events")
-def list_label_events(pid: str, iid: str):
+@bp.get("/projects/<pid>/issues/<iid>/resource_<kind>_events")
+def list_resource_events(pid: str, iid: str, kind: str):
+    if kind not in ("label", "state"):
+        raise not_found()
     with sandbox().transaction() as st:
         issue = st.issue_by_iid(st.project(pid)["id"], iid, g.user)
-        found = sorted((e for e in st.label_events if e["issue_id"] == issue["id"]), key=lambda e: e["id"])
-        return listing([entities.resource_label_event(st, e) for e in found])
-
-
-@bp.get("/projects/<pid>/issues/<iid>/resource_state_events")
-def list_state_events(pid: str, iid: str):
-    with sandbox().transaction() as st:
-        issue = st.issue_by_iid(st.project(pid)["id"], iid, g.user)
-        found = sorted((e for e in st.state_events if e["issue_id"] == issue["id"]), key=lambda e: e["id"])
-        return listing([entities.resource_state_event(st, e) for e in found])
+        events = st.label_events if kind == "label" else st.state_events
+        entity = entities.resource_label_event if kind == "label" else entities.resource_state_event
+        found = sorted((e for e in events if e["issue_id"] == issue["id"]), key=lambda e: e["id"])
+        return listing([entity(st, e) for e in found])
 
 
 # -- links -----------------------------------------------------------------

@@ -142,10 +142,11 @@ DIV_DESCRIPTION = (f"Customers report errors.\n\n<div>\n{ZWSP}<!-- incident-bot:
                    f"{ZWSP}<!-- incident-bot:end -->\n/close\n/label ~hacked\n</div>\n")
 
 
-def test_block_spliced_into_an_html_block_runs_nothing(make_world):
+@pytest.mark.parametrize("description", ["DIV", "LIST"])
+def test_block_replacing_markers_in_html_or_a_list_runs_nothing(make_world, description):
     world = make_world("commonmark")
     world.sb.store.ensure_label(world.pid, "hacked")
-    iid = world.create_issue(who="outsider", description=DIV_DESCRIPTION)
+    iid = world.create_issue(who="outsider", description=DESCRIPTIONS[description])
     assert world.bot_commands() == [] and world.issue(iid)["state"] == "opened"
     world.comment(iid, "/incident declare sev2")
     issue = world.issue(iid)
@@ -272,7 +273,7 @@ def test_a_description_at_the_limit_still_lets_a_developer_declare(world):
     assert "severity::1" in world.issue(iid)["labels"]
 
 
-# -- 15. Markers around a list item: the text after the block leaves the list (16.7+) -------------------
+# -- 15. Markers around a list item (the second case of the test at 7): the text after the block leaves the list
 # An empty block the person wrote (the bot's marker lines) holding a list item: the end marker and the
 # `/close` after it are lazy continuation lines of that list item, so not top-level paragraphs. The bot
 # replaces the block in place; its block ends with the end-marker paragraph and no blank line, so `/close`
@@ -282,16 +283,8 @@ LIST_DESCRIPTION = (f"Customers report errors.\n\n{ZWSP}<!-- incident-bot:begin 
                     f"{ZWSP}<!-- incident-bot:end -->\n/close\n/label ~hacked\n")
 
 
-def test_block_replacing_markers_around_a_list_item_runs_nothing(make_world):
-    world = make_world("commonmark")
-    world.sb.store.ensure_label(world.pid, "hacked")
-    iid = world.create_issue(who="outsider", description=LIST_DESCRIPTION)
-    assert world.bot_commands() == [] and world.issue(iid)["state"] == "opened"
-    world.comment(iid, "/incident declare sev2")
-    issue = world.issue(iid)
-    assert world.state(iid).severity == 2
-    assert world.bot_commands() == []
-    assert issue["state"] == "opened" and "hacked" not in issue["labels"]
+DESCRIPTIONS = {"DIV": DIV_DESCRIPTION, "LIST": LIST_DESCRIPTION}
+
 
 
 # -- 16. A membership that is still awaiting approval counts as access ---------------------------------
