@@ -21,7 +21,6 @@ import argparse
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from world import SECRET, World  # noqa: E402
+from world import World  # noqa: E402
 
 from bot.markers import parse_note_marker as parse_marker  # noqa: E402
 
@@ -141,15 +140,9 @@ def no_wait_burst(w: World, iids: list[int], per_incident: int, calls_per_comman
 def killed_worker_burst(w: World, iids: list[int], per_incident: int, tmp: str) -> tuple[int, int, int]:
     """The burst processed by a worker process, SIGKILLed after a few replies and started again."""
     w.bot.queue.stop()  # the in-process workers step aside
-    config = Path(tmp) / "worker.yml"
-    config.write_text(f"queue:\n  sqlite_path: {w.cfg.queue['sqlite_path']}\n  lease_seconds: 2\n"
-                      f"  poll_seconds: 0.1\n  retry_base_seconds: 0.05\n")
-    env = dict(os.environ, GITLAB_URL=w.sb.url, GITLAB_TOKEN=w.bot_user["token"],
-               INCIDENT_BOT_WEBHOOK_SECRET=SECRET, PYTHONPATH=os.pathsep.join(sys.path))
 
     def start():
-        return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--config", str(config)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return w.worker_process(tmp)
 
     before = {iid: len(w.sb.notes(w.pid, iid)) for iid in iids}
     worker = start()

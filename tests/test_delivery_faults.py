@@ -3,12 +3,10 @@ with SIGKILL in the middle of a delivery. The bot runs for real; the sandbox inj
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
-from world import SECRET, World
+from world import World
 
 
 @pytest.fixture
@@ -84,16 +82,9 @@ def test_4xx_is_not_retried_and_the_delivery_is_kept_as_failed(fast_world):
 def test_worker_killed_mid_delivery_then_restarted_posts_once(tmp_path):
     w = World(str(tmp_path))
     w.bot.queue.stop()  # the in-process workers step aside: a separate worker process does the work
-    queue_db = w.cfg.queue["sqlite_path"]
-    config = tmp_path / "worker.yml"
-    config.write_text(f"queue:\n  sqlite_path: {queue_db}\n  retry_base_seconds: 0.05\n"
-                      f"  lease_seconds: 2\n  poll_seconds: 0.1\n")
-    env = dict(os.environ, GITLAB_URL=w.sb.url, GITLAB_TOKEN=w.bot_user["token"],
-               INCIDENT_BOT_WEBHOOK_SECRET=SECRET, PYTHONPATH=os.pathsep.join(sys.path))
 
     def start_worker():
-        return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--config", str(config)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return w.worker_process(str(tmp_path))
 
     try:
         worker = start_worker()

@@ -7,6 +7,8 @@ GitLab does; assertions read the sandbox's state.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 from bot.config import load_config
 from bot.events import parse_delivery
@@ -56,6 +58,18 @@ class World:
     def close(self):
         self.bot.stop()
         self.sb.stop()
+
+    def worker_process(self, tmp_dir: str) -> subprocess.Popen:
+        """A separate `incident-bot worker` process on this world's queue (short leases and retries, so
+        a SIGKILLed one is replaced quickly). Stop the in-process workers first (`bot.queue.stop()`)."""
+        config = os.path.join(tmp_dir, "worker.yml")
+        with open(config, "w") as fh:
+            fh.write(f"queue:\n  sqlite_path: {self.cfg.queue['sqlite_path']}\n  lease_seconds: 2\n"
+                     f"  poll_seconds: 0.1\n  retry_base_seconds: 0.05\n")
+        env = dict(os.environ, GITLAB_URL=self.sb.url, GITLAB_TOKEN=self.bot_user["token"],
+                   INCIDENT_BOT_WEBHOOK_SECRET=SECRET, PYTHONPATH=os.pathsep.join(sys.path))
+        return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--config", config], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def bot_commands(self) -> list[dict]:
         """The quick actions GitLab (the sandbox) found in what the bot wrote: there must be none."""
