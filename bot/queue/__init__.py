@@ -2,8 +2,9 @@
 worker threads that lease a lane's head, process it, and record the outcome.
 
 Modules: ``store`` (the protocol), ``sqlite`` and ``redis`` (its two implementations), ``workers``
-(DeliveryQueue: submit, workers, retries, replay; ``open_store`` below picks the store), ``keys`` (the dedupe key), ``errors`` (what a
-processor raises).
+(DeliveryQueue: submit, worker threads), ``operators`` (list, replay, purge), ``retry`` (the backoff
+maths), ``leases`` (the lease keeper), ``outcome`` (record an outcome), ``keys`` (the dedupe key),
+``errors`` (what a processor raises); ``open_store`` below picks the store.
 """
 
 from .errors import PermanentError, QueueUnavailable, RetryableError

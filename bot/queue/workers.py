@@ -2,32 +2,32 @@
 
 A worker claims the oldest ready lane head with a lease, runs the processor, and records the outcome:
 done; retrying after a backoff with full jitter (or the GitLab's Retry-After, capped), which holds the
-lane; dead after ``max_retries`` retries; failed on a PermanentError. A thread in each process keeps
-the leases of the deliveries it is running; a process that dies stops renewing them, and its deliveries
-are claimed again when their leases run out. Workers wake on an in-process event (a delivery stored or
-replayed here) or poll the store every ``poll_seconds`` (deliveries stored by another process, retries
-coming due).
+lane; dead after ``max_retries`` retries; failed on a PermanentError. A thread in each process
+(``leases``) keeps the leases of the deliveries it is running; a process that dies stops renewing them,
+and its deliveries are claimed again when their leases run out. Workers wake on an in-process event (a
+delivery stored or replayed here) or poll the store every ``poll_seconds`` (deliveries stored by another
+process, retries coming due).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
-import re
 import threading
 import time
 import uuid
-from datetime import datetime
 from typing import Any, Callable
 
 from bot import metrics
 from bot.logs import log_context
-from bot.timeutil import UTC, iso
 
+from . import retry
 from .errors import PermanentError, QueueUnavailable, RetryableError, _error_text
 from .keys import dedupe_key
-from .store import FINAL, REPLAYED, STATUSES, Store
+from .leases import LeaseKeeper
+from .operators import Operators, _iso
+from .outcome import record
+from .store import REPLAYED, Store
 
 LOG = logging.getLogger("incident_bot.queue")
 
@@ -44,36 +44,15 @@ SETTINGS: dict[str, Any] = {
     "rate_limit_retry_minutes": 30.0,
 }
 
-# A delivery's 429s so far ride on its last error ("[429 x3] ..."): they have their own budget (time
-# since it arrived, rate_limit_retry_minutes) and do not count against max_retries.
-_RATE_LIMITED = re.compile(r"^\[429 x(\d+)\] ")
 
-
-def _rate_limited_tries(last_error: str | None) -> int:
-    m = _RATE_LIMITED.match(last_error or "")
-    return int(m.group(1)) if m else 0
-
-
-def _age_seconds(received_at: str | None, now: float) -> float:
-    try:
-        return now - datetime.fromisoformat(str(received_at).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
-
-
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else iso(datetime.fromtimestamp(ts, UTC))
-
-
-class DeliveryQueue:
+class DeliveryQueue(Operators):
     def __init__(self, store: Store, processor: Callable[[dict], None] | None = None,
                  settings: dict | None = None):
         self.store = store
         self.backend = store.kind
         self.processor = processor
         self.settings = {**SETTINGS, **{k: v for k, v in (settings or {}).items() if k in SETTINGS}}
-        self._running: dict[str, str] = {}  # delivery id -> claim, held by this process
-        self._running_lock = threading.Lock()
+        self._leases = LeaseKeeper()
         self._signal = threading.Condition()
         self._generation = 0  # bumped by every local submit/replay: a worker about to sleep looks again
         self._stop = threading.Event()
@@ -135,50 +114,6 @@ class DeliveryQueue:
     def depth(self) -> int:
         return int(self.store.depth())
 
-    # -- operators
-    def list(self, dead_only: bool = False, limit: int | None = None) -> list[dict]:
-        """Deliveries, oldest first: id, event, issue_key, status, attempts, last_error, received_at,
-        updated_at, next_attempt_at."""
-        # "dead": every delivery that will not be retried (a refused call fails at once: failed).
-        rows = self.store.list(("dead", "failed") if dead_only else STATUSES, limit)
-        return [{"id": r["id"], "event": r["event"], "issue_key": r["issue_key"], "status": r["status"],
-                 "attempts": r["attempts"], "last_error": r["last_error"], "received_at": r["received_at"],
-                 "updated_at": _iso(r["updated_at"]),
-                 "next_attempt_at": _iso(r["next_at"]) if r["status"] == "retrying" else None} for r in rows]
-
-    def get(self, delivery_id: str) -> dict | None:
-        """The delivery as submitted, plus _status, _attempts, _last_error."""
-        r = self.store.get(delivery_id)
-        if r is None:
-            return None
-        return dict(json.loads(r["payload"]), _status=r["status"], _attempts=r["attempts"],
-                    _last_error=r["last_error"])
-
-    def replay(self, delivery_id: str) -> bool:
-        """Queue a dead, failed or done delivery again. False when it is unknown or still pending."""
-        if not self.store.replay(delivery_id, time.time()):
-            return False
-        LOG.info("delivery replayed", extra={"delivery_id": delivery_id})
-        self._wake()
-        return True
-
-    def replay_all_dead(self) -> int:
-        """Replay every delivery that will not be retried: dead and failed."""
-        return sum(1 for r in self.list(dead_only=True) if self.replay(r["id"]))
-
-    def purge(self) -> int:
-        """Forget finished deliveries older than the retention (default: the dedupe window)."""
-        keep = self.settings.get("done_retention_hours") or self._f("dedupe_hours")
-        return self.store.purge(time.time(), float(keep) * 3600)
-
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while self.depth():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.02)
-        return True
-
     # -- workers
     def start_workers(self, n: int | None = None) -> None:
         """Worker threads in this process (and the lease keeper). Returns at once."""
@@ -188,7 +123,8 @@ class DeliveryQueue:
         count = int(n if n is not None else self.settings.get("workers") or 4)
         self._threads = [threading.Thread(target=self._work, name=f"incident-bot-worker-{i}", daemon=True)
                          for i in range(count)]
-        self._threads.append(threading.Thread(target=self._keep_leases, name="incident-bot-leases", daemon=True))
+        self._threads.append(threading.Thread(target=self._leases.run, args=(
+            self._stop, self.store.extend, self._f("lease_seconds")), name="incident-bot-leases", daemon=True))
         for t in self._threads:
             t.start()
         LOG.info("queue workers started", extra={"workers": count, "backend": self.backend})
@@ -241,35 +177,19 @@ class DeliveryQueue:
                 self._last_purge = time.time()
                 self.purge()
 
-    def _keep_leases(self) -> None:
-        lease = self._f("lease_seconds")
-        while not self._stop.wait(lease / 3):
-            with self._running_lock:
-                held = list(self._running.items())
-            for delivery_id, claim in held:
-                try:
-                    self.store.extend(delivery_id, claim, time.time() + lease)
-                except Exception as exc:
-                    LOG.warning("could not keep a lease: %s", _error_text(exc))
-
     def work_once(self) -> bool:
         """Claim one ready delivery and process it. False when nothing was ready."""
         claim = uuid.uuid4().hex
         rec = self.store.claim(claim, time.time(), self._f("lease_seconds"))
         if rec is None:
             return False
-        with self._running_lock:
-            self._running[rec["id"]] = claim
-        try:
+        with self._leases.holding(rec["id"], claim):
             self._process(rec, claim)
-        finally:
-            with self._running_lock:
-                self._running.pop(rec["id"], None)
         return True
 
     def _process(self, rec: dict, claim: str) -> None:
         max_retries = int(self._f("max_retries"))
-        limited = _rate_limited_tries(rec["last_error"])
+        limited = retry.rate_limited_tries(rec["last_error"])
         attempts = rec["attempts"] - limited  # the tries that count against max_retries
         project, _, issue = (rec["issue_key"] or "").partition(":")
         with log_context(delivery_id=rec["id"], project=project or None, issue=issue or None):
@@ -314,7 +234,7 @@ class DeliveryQueue:
         """GitLab said slow down: wait (its Retry-After, else backoff) for up to rate_limit_retry_minutes
         since the delivery arrived, however many tries that takes."""
         error = f"[429 x{tries}] {error}"
-        if _age_seconds(rec["received_at"], time.time()) > self._f("rate_limit_retry_minutes") * 60:
+        if retry.age_seconds(rec["received_at"], time.time()) > self._f("rate_limit_retry_minutes") * 60:
             LOG.error("delivery dead: rate limited for rate_limit_retry_minutes: %s", error)
             self._finish(rec, claim, "dead", error, started)
             return
@@ -329,30 +249,9 @@ class DeliveryQueue:
 
     def _finish(self, rec: dict, claim: str, status: str, error: str | None, started: float | None = None,
                 next_at: float | None = None) -> None:
-        if started is not None:
-            metrics.delivery_processing_seconds.observe(time.monotonic() - started)
-        for attempt in range(5):  # a lost outcome means the delivery runs again: try a little harder
-            try:
-                if not self.store.finish(rec["id"], claim, status, time.time(), error, next_at):
-                    LOG.warning("the lease was lost while processing; outcome %s not recorded", status)
-                    return
-                break
-            except Exception as exc:
-                if attempt == 4:
-                    LOG.error("could not record the outcome %s: %s", status, _error_text(exc))
-                    return
-                time.sleep(0.2 * (attempt + 1))
-        counter = {"done": metrics.deliveries_processed_total, "failed": metrics.deliveries_failed_total,
-                   "dead": metrics.deliveries_dead_total, "retrying": metrics.deliveries_retried_total}[status]
-        counter.inc()
-        if status in FINAL:
-            LOG.info("delivery %s", status, extra={"attempt": rec["attempts"], "event": rec["event"]})
+        record(self.store, rec, claim, status, error, started, next_at)
 
     def backoff(self, retry_index: int, retry_after: float | None = None) -> float:
-        """Full jitter: uniform(0, min(max, base * 2**n)); GitLab's Retry-After wins when larger, capped
-        at retry_after_max_seconds (a day-long Retry-After must not hold an incident for a day)."""
-        cap = self._f("retry_max_seconds")
-        delay = random.uniform(0, min(cap, self._f("retry_base_seconds") * (2 ** min(int(retry_index), 62))))
-        if retry_after is not None:
-            delay = max(delay, min(float(retry_after), self._f("retry_after_max_seconds")))
-        return delay
+        """See ``retry.backoff``: full jitter, a larger Retry-After wins, capped."""
+        return retry.backoff(retry_index, self._f("retry_base_seconds"), self._f("retry_max_seconds"),
+                             retry_after, self._f("retry_after_max_seconds"))
