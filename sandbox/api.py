@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from . import entities, fulltext, issues, notes
 from .errors import ApiError, bad_request, not_found
+from .front import external
 from .paging import paginate
 from .params import boolean, int_list, issue_params, merged, str_list, time_value
 
@@ -19,7 +20,7 @@ def sandbox():
 
 
 def listing(items: list[Any]):
-    page, headers = paginate(items, request.args, request.base_url)
+    page, headers = paginate(items, request.args, external(request.base_url, sandbox().external_url))
     resp = jsonify(page)
     resp.headers.update(headers)
     return resp

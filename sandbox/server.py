@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 from . import entities, payloads
 from .clock import Clock, system_clock
+from .front import redirecting_server
 from .hooks import Sender, build_request, wants
 from .store import DEVELOPER, Store
 from .wsgi import create_app
@@ -41,6 +42,9 @@ class Sandbox:
         self._rate_seen: dict[tuple[str, int], list[float]] = {}
         self._sender = Sender(self._delivered, timeout=hook_timeout)
         self._server: ThreadedServer | None = None
+        self._fronts: list[ThreadedServer] = []
+        self.refused_tokens: dict[str, str] = {}  # token -> "expired" | "revoked"
+        self.external_url: str | None = None  # GitLab's external_url, when it is not the address called
         self._last_call = time.monotonic()
         self.url: str | None = None
 
@@ -58,6 +62,9 @@ class Sandbox:
         if self._server:
             self._server.stop()
             self._server = None
+        for front in self._fronts:
+            front.stop()
+        self._fronts.clear()
         self._sender.stop()
 
     def __enter__(self) -> "Sandbox":
@@ -87,6 +94,17 @@ class Sandbox:
             if user is None:
                 raise KeyError(username)
             return user["token"]
+
+    def refuse_token(self, username: str, kind: str = "expired") -> None:
+        """GitLab refuses this user's token from now on: "expired" or "revoked" (see front.py)."""
+        with self.lock:
+            self.refused_tokens[self.token_for(username)] = kind
+
+    def http_front(self) -> str:
+        """The URL of a front that answers every call with a 301 to this sandbox (see front.py)."""
+        front = redirecting_server(self.url or "")
+        self._fronts.append(front)
+        return front.url
 
     def add_project(self, path: str, name: str | None = None, description: str = "") -> dict[str, Any]:
         with self.lock:

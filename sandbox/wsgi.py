@@ -11,6 +11,7 @@ from urllib.parse import unquote
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from . import front
 from .api import bp
 from .errors import ApiError
 
@@ -73,6 +74,9 @@ def create_app(sandbox) -> Flask:
             token = auth[7:].strip()
         with sandbox.lock:
             caller = sandbox.store.user_by_token(token)
+            refused = sandbox.refused_tokens.get(token or "")
+        if refused:
+            return _error(401, *front.refusal(refused))
         g.user = caller  # the call log names the caller of a faulted call too
         fault = sandbox.take_fault(request.method, request.path, caller["username"] if caller else None)
         g.fault_after = fault if fault is not None and fault["applied"] else None
