@@ -51,6 +51,7 @@ from .cadence_report import Report, Row, render_text
 from .config import Config, ConfigError, load_config
 from .gitlab import GitLab, Issue
 from .postmortem import followup_overdue
+from .preflight import start_problem
 from .render import Renderer
 from .timeutil import iso, parse_time, utcnow
 
@@ -153,10 +154,10 @@ def run_cadence(args) -> int:
         return _fail("no projects: pass --project or set `projects` in the config", 2)
     if not cfg.gitlab_token:
         return _fail("GITLAB_TOKEN is not set (the bot user's token with the api scope)", 2)
-    try:
-        renderer = Renderer(cfg.templates_dir)
-    except Exception as exc:  # pragma: no cover - a bad templates_dir
-        return _fail(f"invalid configuration: templates: {exc}", 2)
+    problem = start_problem(cfg)  # the URL, the templates, the token (bot/preflight.py)
+    if problem:
+        return _fail(problem, 2)
+    renderer = Renderer(cfg.templates_dir)
     gl = GitLab(cfg.gitlab_url, cfg.gitlab_token)
     report = run_checks(gl, cfg, renderer, projects, now, dry_run=args.dry_run)
     if args.format == "json":

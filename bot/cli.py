@@ -20,6 +20,16 @@ def _config(args):
         raise SystemExit(2) from exc
 
 
+def _refused(cfg) -> bool:
+    """Say in one line why this setup cannot run (bot/preflight.py), if it cannot."""
+    from .preflight import start_problem
+
+    problem = start_problem(cfg)
+    if problem:
+        print(f"incident-bot: {problem}", file=sys.stderr)
+    return problem is not None
+
+
 def cmd_serve(args) -> int:
     from .compose import serve
     from .logs import setup_logging
@@ -29,8 +39,7 @@ def cmd_serve(args) -> int:
         print("incident-bot: INCIDENT_BOT_WEBHOOK_SECRET is not set. Set it (and the same secret token on the "
               "GitLab webhook), or pass --insecure to run without one.", file=sys.stderr)
         return 2
-    if not cfg.gitlab_token:
-        print("incident-bot: GITLAB_TOKEN is not set (the bot user's token with the api scope).", file=sys.stderr)
+    if _refused(cfg):
         return 2
     setup_logging(args.log_level)
     serve(cfg, host=args.host, port=args.port, threads=args.threads, workers=not args.no_worker,
@@ -42,8 +51,11 @@ def cmd_worker(args) -> int:
     from .compose import work
     from .logs import setup_logging
 
+    cfg = _config(args)
+    if _refused(cfg):
+        return 2
     setup_logging(args.log_level)
-    work(_config(args))
+    work(cfg)
     return 0
 
 

@@ -99,7 +99,7 @@ def _setting(key: str, kind: Callable[[Any], Any] = lambda value: value) -> prop
 
 @dataclass
 class Config:
-    gitlab_url: str = "http://127.0.0.1"
+    gitlab_url: str = ""  # GITLAB_URL; empty when unset (bot/preflight.py refuses to start)
     gitlab_token: str | None = None
     webhook_secret: str | None = None
     signing_token: str | None = None
@@ -179,7 +179,7 @@ def load_config(path: str | None = None, env: dict[str, str] | None = None) -> C
             raise ConfigError(f"config file {path}: {exc}") from None
         data = _merge(data, loaded)
     cfg = Config(
-        gitlab_url=env.get("GITLAB_URL", "http://127.0.0.1").rstrip("/"),
+        gitlab_url=env.get("GITLAB_URL", "").strip().rstrip("/"),
         gitlab_token=env.get("GITLAB_TOKEN") or None,
         webhook_secret=env.get("INCIDENT_BOT_WEBHOOK_SECRET") or None,
         signing_token=env.get("INCIDENT_BOT_SIGNING_TOKEN") or None,

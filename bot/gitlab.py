@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import gitlab
 import requests
 
-from .gitlab_errors import GitLabRefused, MalformedResponse, RetryableGitLabError
+from .gitlab_errors import GitLabRefused, MalformedResponse, RetryableGitLabError, refusal_text
 from .gitlab_shapes import read_issue, read_note, read_resource_event
 from .neutralize import no_quick_actions, one_line
 from .pacing import DEFAULT_LIMITS, paced, window
@@ -68,7 +68,7 @@ class _Translate:
                                            rate_limited=code == 429) from exc
             if code is None:
                 raise RetryableGitLabError(f"GitLab call failed: {exc}") from exc
-            raise GitLabRefused(f"GitLab answered {code}: {exc.error_message}", code) from exc
+            raise GitLabRefused(f"GitLab answered {code}: {refusal_text(exc)}", code) from exc
         if isinstance(exc, requests.Timeout):
             # GitLab may still finish the call we gave up on (a note may yet appear): wait at least as long
             # again before retrying, so the retry's marker check can see it.
@@ -110,8 +110,9 @@ class GitLab:
             clients = _local.clients = {}
         gl = clients.get(key)
         if gl is None:
+            # keep_base_url: behind a proxy, GitLab's page links carry its external_url; stay where we were told.
             gl = gitlab.Gitlab(url, private_token=token, timeout=timeout, retry_transient_errors=False,
-                               per_page=100)
+                               per_page=100, keep_base_url=True)
             gl.session.hooks["response"].append(_observe)
             clients[key] = gl
         # GitLab's recursion detection follows this header through the hooks our calls trigger.
@@ -151,9 +152,12 @@ class GitLab:
 
     # -- reads ------------------------------------------------------------------------
     def current_user(self) -> dict:
+        """Who the token is; ``moved_to``: where GitLab redirected the call (every write would then fail)."""
         with self._translate():
-            data = self.gl.http_get("/user", **NO_WAIT)
-        return {"id": data["id"], "username": data["username"]}
+            answer = self.gl.http_request("get", "/user", **NO_WAIT)
+        data = answer.json()
+        moved = next((r.headers.get("Location") for r in answer.history if r.is_redirect), None)
+        return {"id": data["id"], "username": data["username"], "moved_to": moved}
 
     def get_issue(self, project_id: int, iid: int) -> Issue:
         with self._translate():

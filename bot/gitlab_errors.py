@@ -3,6 +3,8 @@ translates python-gitlab's exceptions into these)."""
 
 from __future__ import annotations
 
+import json
+
 
 class RetryableGitLabError(Exception):
     """429, 5xx (`answered`: GitLab said so, so a refused write did not happen), or no answer at all."""
@@ -26,3 +28,13 @@ class GitLabRefused(Exception):
 class MalformedResponse(GitLabRefused):
     """GitLab sent data of a shape the bot cannot use (a field of the wrong type): retrying will not
     help, and acting on it could go wrong, so the bot stops for this issue and says why."""
+
+
+def refusal_text(exc) -> str:
+    """python-gitlab's error message, plus the OAuth2 ``error_description`` GitLab gives a refused token
+    ("invalid_token" alone does not say that the token expired)."""
+    try:
+        description = json.loads(getattr(exc, "response_body", None) or b"{}").get("error_description")
+    except (ValueError, AttributeError):
+        description = None
+    return f"{exc.error_message} ({description})" if description else str(exc.error_message)

@@ -1,0 +1,142 @@
+"""Setup traps caught at start (issue 14, item 4): `serve`, `worker` and `cadence` refuse, in one line,
+a setup that could not work, instead of failing every delivery later. The sandbox refuses a token and
+answers behind an http:// front as GitLab does (sandbox/front.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bot.gitlab import GitLab
+from sandbox import MAINTAINER, Sandbox
+
+COMMANDS = {
+    "serve": ["serve", "--port", "0"],
+    "worker": ["worker"],
+    "cadence": ["cadence", "--project", "support/incidents", "--dry-run"],
+}
+
+
+@pytest.fixture
+def sb():
+    sandbox = Sandbox().start()
+    bot = sandbox.add_user("incident-bot", bot=True)
+    project = sandbox.add_project("support/incidents")
+    sandbox.add_member(project["id"], bot["id"], MAINTAINER)
+    sandbox.bot_token, sandbox.pid = bot["token"], project["id"]
+    yield sandbox
+    sandbox.stop()
+
+
+def run_bot(command: str, tmp_path, env: dict, *, wait: float = 15.0, config_yaml: str = "") -> \
+        subprocess.CompletedProcess | None:
+    """Run `incident-bot <command>`; None when it is still running after `wait` seconds (it started)."""
+    config = tmp_path / "config.yml"
+    config.write_text(f"queue:\n  sqlite_path: {tmp_path / 'queue.db'}\n{config_yaml}")
+    full_env = {k: v for k, v in os.environ.items() if k != "GITLAB_URL"}
+    full_env.update(INCIDENT_BOT_WEBHOOK_SECRET="s3cret", PYTHONPATH=os.pathsep.join(sys.path), **env)
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *COMMANDS[command], "--config", str(config)],
+                            env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=wait)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        proc.communicate(timeout=30)
+        return None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def refusal(result: subprocess.CompletedProcess | None) -> str:
+    assert result is not None, "it started instead of refusing"
+    assert result.returncode == 2, result
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_token_gitlab_refuses_stops_the_start(sb, tmp_path, command):
+    sb.refuse_token("incident-bot", "expired")
+    line = refusal(run_bot(command, tmp_path, {"GITLAB_URL": sb.url, "GITLAB_TOKEN": sb.bot_token}))
+    assert "refused the token" in line and "Token is expired" in line and "GET /user" in line
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_gitlab_url_that_redirects_stops_the_start(sb, tmp_path, command):
+    front = sb.http_front()
+    line = refusal(run_bot(command, tmp_path, {"GITLAB_URL": front, "GITLAB_TOKEN": sb.bot_token}))
+    assert f"GITLAB_URL {front} redirects to {sb.url}" in line and "every write would fail" in line
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("url, says", [(None, "GITLAB_URL is not set"), ("/api/v4", "ends in /api/v4")])
+def test_a_missing_or_api_gitlab_url_stops_the_start(sb, tmp_path, command, url, says):
+    env = {"GITLAB_TOKEN": sb.bot_token}
+    if url:
+        env["GITLAB_URL"] = sb.url + url
+    assert says in refusal(run_bot(command, tmp_path, env))
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("text, says", [
+    ("## Update {{ incident.sevv }}\n", "periodic_status_update.md.j2 line 1: UndefinedError: 'dict object' has no "
+                                         "attribute 'sevv'"),
+    ("{% if f.summary %}\n{{ f.summary }}\n", "periodic_status_update.md.j2 line 2: TemplateSyntaxError: "
+                                              "Unexpected end of template"),
+])
+def test_a_custom_template_that_cannot_render_stops_the_start(sb, tmp_path, command, text, says):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "periodic_status_update.md.j2").write_text(text)
+    (folder / "_footer.md.j2").write_text("{{ not_rendered_alone }}")  # a part others include: not checked
+    line = refusal(run_bot(command, tmp_path, {"GITLAB_URL": sb.url, "GITLAB_TOKEN": sb.bot_token},
+                           config_yaml=f"templates_dir: {folder}\n"))
+    assert line.startswith(f"incident-bot{' cadence' if command == 'cadence' else ''}: template {says}"), line
+
+
+def test_every_bundled_template_renders_with_the_sample_the_check_uses():
+    from bot.render import Renderer
+    from bot.template_check import SAMPLES, render_problem
+
+    renderer = Renderer()
+    assert set(renderer.list_templates()) == set(SAMPLES)
+    assert [p for name in SAMPLES if (p := render_problem(renderer, name))] == []
+    # The samples are what the bot gives: a name a template does not get is an error, not an empty string.
+    broken = _with(Renderer(), "status.md.j2", "{{ incident.nope }}")
+    assert "UndefinedError" in (render_problem(broken, "status.md.j2") or "")
+
+
+def _with(renderer, name: str, text: str):
+    from jinja2 import ChoiceLoader, DictLoader
+
+    renderer.env.loader = ChoiceLoader([DictLoader({name: text}), renderer.env.loader])
+    return renderer
+
+
+def test_the_sandbox_refuses_tokens_and_redirects_as_gitlab_does(sb):
+    import requests
+
+    sb.refuse_token("incident-bot", "revoked")
+    answer = requests.get(sb.url + "/api/v4/user", headers={"PRIVATE-TOKEN": sb.bot_token}, timeout=5)
+    assert answer.status_code == 401 and answer.json()["error"] == "invalid_token"
+    assert "revoked" in answer.json()["error_description"] and "invalid_token" in answer.headers["WWW-Authenticate"]
+    moved = requests.put(sb.http_front() + "/api/v4/projects/1?x=1", allow_redirects=False, timeout=5)
+    assert moved.status_code == 301 and moved.headers["Location"] == sb.url + "/api/v4/projects/1?x=1"
+
+
+def test_pages_are_followed_at_the_configured_address_not_gitlabs_external_url(sb):
+    # Behind a proxy, GitLab's Link headers carry its external_url; the bot keeps the address it was given.
+    gl = sb.client("incident-bot")
+    issue = gl.projects.get(sb.pid, lazy=True).issues.create({"title": "many notes"})
+    for n in range(105):
+        issue.notes.create({"body": f"note {n}"})
+    sb.external_url = "http://gitlab.invalid:9"
+    notes = GitLab(sb.url, sb.bot_token).all_notes(sb.pid, issue.iid)
+    assert len(notes) == 105
+
+
+def test_a_sound_setup_starts(sb, tmp_path):
+    assert run_bot("worker", tmp_path, {"GITLAB_URL": sb.url + "/", "GITLAB_TOKEN": sb.bot_token}, wait=3) is None
