@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from . import metrics
 from .config import Config
 from .events import BadDelivery, parse_delivery
+from .health import default_checks, report
 from .queue import DeliveryQueue, QueueUnavailable
 from .webhook import ignored_key, stored_delivery, token_matches, triggers_nothing, verify_signature
 
@@ -65,11 +66,12 @@ def create_app(cfg: Config, queue: DeliveryQueue, *, insecure: bool = False) -> 
             return _reject("queue_unavailable", 503, "the delivery store cannot be reached")
         return _json(202, status="accepted", id=delivery["id"])
 
+    health_checks = default_checks(cfg, queue)
+
     @app.get("/healthz")
     def healthz():
-        if queue.healthy():
-            return _json(200, status="ok")
-        return _json(503, status="queue store unreachable")
+        code, body = report(health_checks)
+        return _json(code, **body)
 
     @app.get("/metrics")
     def metrics_endpoint():

@@ -64,6 +64,7 @@ def cmd_deliveries(args) -> int:
 
     queue = build_queue(_config(args))
     try:
+        queue.check()
         return _deliveries(queue, args)
     finally:
         queue.close()
@@ -140,8 +141,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .queue import QueueUnavailable
+
     args = parser().parse_args(argv)
-    return args.func(args) or 0
+    try:
+        return args.func(args) or 0
+    except QueueUnavailable as exc:  # one line, not a traceback: the operator can act on it
+        print(f"incident-bot: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

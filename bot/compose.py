@@ -14,7 +14,7 @@ from .app import create_app
 from .config import Config
 from .delivery import make_processor
 from .process import Services
-from .queue import DeliveryQueue, open_store
+from .queue import DeliveryQueue, QueueUnavailable, open_store
 
 log = logging.getLogger("incident_bot")
 
@@ -60,5 +60,12 @@ def serve(cfg: Config, *, host: str, port: int, threads: int, workers: bool = Tr
 
 
 def work(cfg: Config) -> None:
-    """`incident-bot worker`: workers only, until interrupted."""
-    build_queue(cfg, Services.from_config(cfg)).run_worker()
+    """`incident-bot worker`: workers only, until interrupted. A store that cannot be reached at start
+    raises QueueUnavailable (a worker with nothing to work on); later, workers wait for it."""
+    queue = build_queue(cfg, Services.from_config(cfg))
+    try:
+        queue.check()
+    except QueueUnavailable:
+        queue.close()
+        raise
+    queue.run_worker()

@@ -76,6 +76,7 @@ DEFAULTS: dict[str, Any] = {
         "poll_seconds": 1.0,  # how often idle workers look for deliveries stored by another process
         "done_retention_hours": None,  # None: as long as the dedupe window
         "rate_limit_retry_minutes": 30,  # GitLab's 429s are retried this long, apart from max_retries
+        "min_free_mb": 100,  # /healthz says "degraded" when the SQLite queue's disk has less free space
     },
 }
 

@@ -240,6 +240,7 @@ SCHEMA: dict[str, Any] = {
         "poll_seconds": number(0, above=True),
         "done_retention_hours": number(0, optional=True),
         "rate_limit_retry_minutes": number(0),
+        "min_free_mb": number(0),
     },
 }
 

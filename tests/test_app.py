@@ -174,7 +174,9 @@ def test_unreachable_queue_store_gives_503_not_a_lost_delivery(tmp_path):
     cfg = load_config(env={"INCIDENT_BOT_WEBHOOK_SECRET": SECRET, "INCIDENT_BOT_QUEUE": "redis://127.0.0.1:1/0"})
     queue = build_queue(cfg)
     client = create_app(cfg, queue).test_client()
-    assert client.get("/healthz").status_code == 503
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.json["status"] == "unavailable"
+    assert health.json["checks"]["queue"].startswith("the redis queue store cannot be reached: ConnectionError")
     resp = post(client, note_body())
     assert resp.status_code == 503 and "cannot be reached" in resp.json["error"]
 

@@ -18,6 +18,7 @@ COMMANDS = {
     "worker": ["worker"],
     "cadence": ["cadence", "--project", "support/incidents", "--dry-run"],
 }
+QUEUE_COMMANDS = {"serve": COMMANDS["serve"], "worker": ["worker"], "deliveries": ["deliveries", "list"]}
 
 
 @pytest.fixture
@@ -31,14 +32,15 @@ def sb():
     sandbox.stop()
 
 
-def run_bot(command: str, tmp_path, env: dict, *, wait: float = 15.0, config_yaml: str = "") -> \
-        subprocess.CompletedProcess | None:
+def run_bot(command: str, tmp_path, env: dict, *, wait: float = 15.0, config_yaml: str = "",
+            sqlite_path: str | None = None) -> subprocess.CompletedProcess | None:
     """Run `incident-bot <command>`; None when it is still running after `wait` seconds (it started)."""
     config = tmp_path / "config.yml"
-    config.write_text(f"queue:\n  sqlite_path: {tmp_path / 'queue.db'}\n{config_yaml}")
+    config.write_text(f"queue:\n  sqlite_path: {sqlite_path or tmp_path / 'queue.db'}\n{config_yaml}")
     full_env = {k: v for k, v in os.environ.items() if k != "GITLAB_URL"}
     full_env.update(INCIDENT_BOT_WEBHOOK_SECRET="s3cret", PYTHONPATH=os.pathsep.join(sys.path), **env)
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *COMMANDS[command], "--config", str(config)],
+    argv = COMMANDS.get(command) or QUEUE_COMMANDS[command]
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *argv, "--config", str(config)],
                             env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         out, err = proc.communicate(timeout=wait)
@@ -49,9 +51,9 @@ def run_bot(command: str, tmp_path, env: dict, *, wait: float = 15.0, config_yam
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-def refusal(result: subprocess.CompletedProcess | None) -> str:
+def refusal(result: subprocess.CompletedProcess | None, code: int = 2) -> str:
     assert result is not None, "it started instead of refusing"
-    assert result.returncode == 2, result
+    assert result.returncode == code, result
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     return lines[0]
@@ -140,3 +142,44 @@ def test_pages_are_followed_at_the_configured_address_not_gitlabs_external_url(s
 
 def test_a_sound_setup_starts(sb, tmp_path):
     assert run_bot("worker", tmp_path, {"GITLAB_URL": sb.url + "/", "GITLAB_TOKEN": sb.bot_token}, wait=3) is None
+
+
+# -- the queue store at start ------------------------------------------------------------------------
+@pytest.mark.parametrize("command", sorted(QUEUE_COMMANDS))
+def test_a_queue_folder_that_cannot_be_written_is_one_line(sb, tmp_path, command):
+    # /proc takes no new files, even from root: as a read-only folder, whoever runs the tests.
+    env = {"GITLAB_URL": sb.url, "GITLAB_TOKEN": sb.bot_token}
+    line = refusal(run_bot(command, tmp_path, env, sqlite_path="/proc/queue.db"), code=1)
+    assert line == ("incident-bot: the SQLite queue store /proc/queue.db cannot be opened: "
+                    "unable to open database file")
+
+
+@pytest.mark.parametrize("command", ["worker", "deliveries"])
+def test_an_unreachable_redis_is_one_line_for_worker_and_deliveries(sb, tmp_path, command):
+    env = {"GITLAB_URL": sb.url, "GITLAB_TOKEN": sb.bot_token, "INCIDENT_BOT_QUEUE": "redis://127.0.0.1:1/0"}
+    line = refusal(run_bot(command, tmp_path, env), code=1)
+    assert line.startswith("incident-bot: the redis queue store cannot be reached: ConnectionError"), line
+
+
+def test_healthz_names_its_checks_and_a_nearly_full_disk_degrades_it(tmp_path):
+    import requests
+    from world import World
+
+    # The floor is set above the disk's real free space: the check compares what the disk reports.
+    w = World(str(tmp_path), config_yaml="queue:\n  min_free_mb: 1000000000\n")
+    try:
+        answer = requests.get(w.bot.url + "/healthz", timeout=5)
+        assert answer.status_code == 200 and answer.json()["status"] == "degraded"
+        assert answer.json()["checks"]["queue"] == "ok"
+        assert "MiB free in" in answer.json()["checks"]["disk"] and "queue.min_free_mb" in answer.json()["checks"]["disk"]
+        iid = w.declare()  # degraded, not down: deliveries are still stored and processed
+        assert w.kinds(iid) == ["initial"]
+    finally:
+        w.close()
+    (tmp_path / "ok").mkdir()
+    healthy = World(str(tmp_path / "ok"))
+    try:
+        assert requests.get(healthy.bot.url + "/healthz", timeout=5).json() == {
+            "status": "ok", "checks": {"queue": "ok", "disk": "ok"}}
+    finally:
+        healthy.close()

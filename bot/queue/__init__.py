@@ -28,6 +28,11 @@ def open_store(url: str | None, sqlite_path: str, synchronous: str = "FULL", nam
         sqlite_path = url[len("sqlite:///") - 1:]
     elif url:
         raise ValueError(f"unsupported queue URL {url!r}: expected redis://... (or none for SQLite)")
+    import sqlite3
+
     from .sqlite import SqliteStore
 
-    return SqliteStore(sqlite_path, synchronous)
+    try:
+        return SqliteStore(sqlite_path, synchronous)
+    except sqlite3.Error as exc:  # a folder that is missing or read-only, a file that is not a database
+        raise QueueUnavailable(f"the SQLite queue store {sqlite_path} cannot be opened: {exc}") from exc

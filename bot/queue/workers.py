@@ -106,10 +106,20 @@ class DeliveryQueue(Operators):
 
     def healthy(self) -> bool:
         try:
-            return bool(self.store.ping())
-        except Exception as exc:
-            LOG.warning("queue store unreachable: %s", _error_text(exc))
+            self.check()
+        except QueueUnavailable as exc:
+            LOG.warning("%s", exc)
             return False
+        return True
+
+    def check(self) -> None:
+        """Raise QueueUnavailable, saying why, when the store cannot be reached."""
+        try:
+            reached = self.store.ping()
+        except Exception as exc:
+            raise QueueUnavailable(f"the {self.backend} queue store cannot be reached: {_error_text(exc)}") from exc
+        if not reached:
+            raise QueueUnavailable(f"the {self.backend} queue store cannot be reached")
 
     def depth(self) -> int:
         return int(self.store.depth())
