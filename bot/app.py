@@ -9,6 +9,7 @@ body is read.
 from __future__ import annotations
 
 import json
+import logging
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
@@ -20,6 +21,8 @@ from .health import default_checks, report
 from .queue import DeliveryQueue, QueueUnavailable
 from .webhook import ignored_key, stored_delivery, token_matches, triggers_nothing, verify_signature
 
+log = logging.getLogger("incident_bot.webhook")
+
 
 def _json(code: int, **fields) -> Response:
     return Response(json.dumps(fields), code, mimetype="application/json")
@@ -27,6 +30,10 @@ def _json(code: int, **fields) -> Response:
 
 def _reject(reason: str, code: int, message: str) -> Response:
     metrics.delivery_rejected(reason)
+    # Logged, not only counted: a wrong secret or a proxy's body limit is found from the log line.
+    log.warning("webhook rejected (%s): %s", reason, message,
+                extra={"reason": reason, "status": code, "remote": request.remote_addr,
+                       "gitlab_event": request.headers.get("X-Gitlab-Event")})
     return _json(code, error=message)
 
 

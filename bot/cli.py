@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from .config import ConfigError, load_config
+from .logs import LEVELS
 
 log = logging.getLogger("incident_bot")
 
@@ -41,7 +43,7 @@ def cmd_serve(args) -> int:
         return 2
     if _refused(cfg):
         return 2
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, fmt=args.log_format)
     serve(cfg, host=args.host, port=args.port, threads=args.threads, workers=not args.no_worker,
           insecure=args.insecure)
     return 0
@@ -54,7 +56,7 @@ def cmd_worker(args) -> int:
     cfg = _config(args)
     if _refused(cfg):
         return 2
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, fmt=args.log_format)
     work(cfg)
     return 0
 
@@ -76,10 +78,10 @@ def _deliveries(queue, args) -> int:
         if args.format == "json":
             print(json.dumps(rows, indent=2, default=str))
         else:
-            print(f"{'ID':38} {'STATUS':9} {'TRIES':5} {'EVENT':22} {'ISSUE':10} LAST ERROR")
+            print(f"{'ID':38} {'RECEIVED':20} {'STATUS':9} {'TRIES':5} {'EVENT':22} {'ISSUE':10} LAST ERROR")
             for r in rows:
-                print(f"{r['id']:38} {r['status']:9} {r.get('attempts', 0):<5} {str(r.get('event')):22} "
-                      f"{str(r.get('issue_key')):10} {r.get('last_error') or ''}")
+                print(f"{r['id']:38} {str(r.get('received_at') or '-'):20} {r['status']:9} {r.get('attempts', 0):<5} "
+                      f"{str(r.get('event')):22} {str(r.get('issue_key')):10} {r.get('last_error') or ''}")
         return 0
     if args.all_dead:
         print(f"replayed {queue.replay_all_dead()} dead deliveries")
@@ -106,7 +108,9 @@ def parser() -> argparse.ArgumentParser:
 
     def common(sp):
         sp.add_argument("--config", help="YAML config file (default: $INCIDENT_BOT_CONFIG)")
-        sp.add_argument("--log-level", default="INFO")
+        sp.add_argument("--log-level", default="INFO", type=str.upper, choices=LEVELS)
+        sp.add_argument("--log-format", default="json", choices=["json", "text"],
+                        help="json: one object a line (default); text: lines for a person")
 
     s = sub.add_parser("serve", help="serve the webhook (and, by default, the worker threads)")
     common(s)
@@ -142,13 +146,18 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from .queue import QueueUnavailable
+    from .serving import CannotServe
 
     args = parser().parse_args(argv)
     try:
         return args.func(args) or 0
-    except QueueUnavailable as exc:  # one line, not a traceback: the operator can act on it
+    except (QueueUnavailable, CannotServe) as exc:  # one line, not a traceback: the operator can act on it
         print(f"incident-bot: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `incident-bot deliveries list | head`: the reader has all it wants
+        # Python would complain again when it flushes stdout at exit; point it at nothing instead.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

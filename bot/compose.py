@@ -15,6 +15,7 @@ from .config import Config
 from .delivery import make_processor
 from .process import Services
 from .queue import DeliveryQueue, QueueUnavailable, open_store
+from .serving import CannotServe, create_server, stop_on_sigterm
 
 log = logging.getLogger("incident_bot")
 
@@ -47,16 +48,23 @@ def build_bot(cfg: Config, *, insecure: bool = False, services: Services | None 
 
 
 def serve(cfg: Config, *, host: str, port: int, threads: int, workers: bool = True, insecure: bool = False) -> None:
-    import waitress
-
+    """`incident-bot serve`: until SIGTERM or Ctrl-C; then requests in progress finish (waitress), and
+    workers finish or hand back their deliveries. Raises CannotServe when it cannot listen."""
     bot = build_bot(cfg, insecure=insecure)
+    try:
+        server = create_server(bot.app, host=host, port=port, threads=threads, **server_options(cfg))
+    except CannotServe:
+        bot.queue.close()
+        raise
     if workers:
         bot.queue.start_workers()
-    log.info("serving on %s:%s", host, port)
+    stop_on_sigterm()
+    log.info("serving on %s:%s", host, server.effective_port)
     try:
-        waitress.serve(bot.app, host=host, port=port, threads=threads, **server_options(cfg))
+        server.run()  # returns on KeyboardInterrupt, once waitress has finished the requests in progress
     finally:
         bot.queue.close()
+        log.info("stopped")
 
 
 def work(cfg: Config) -> None:
@@ -68,4 +76,9 @@ def work(cfg: Config) -> None:
     except QueueUnavailable:
         queue.close()
         raise
-    queue.run_worker()
+    stop_on_sigterm()
+    try:
+        queue.run_worker()
+    finally:
+        queue.close()
+        log.info("stopped")

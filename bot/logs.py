@@ -82,6 +82,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
 
 
+class TextFormatter(JsonFormatter):
+    """For a person at a terminal: ``ts LEVEL logger: msg key=value ...``, a traceback on its own lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = json.loads(super().format(record))
+        head = f"{fields.pop('ts')} {fields.pop('level'):<7} {fields.pop('logger')}: {fields.pop('msg')}"
+        trace = fields.pop("exc", None) or fields.pop("stack", None)
+        pairs = " ".join(f"{k}={v if isinstance(v, str) and ' ' not in v else json.dumps(v)}" for k, v in fields.items())
+        return "\n".join(part for part in (f"{head} {pairs}".rstrip(), trace) if part)
+
+
+FORMATS = {"json": JsonFormatter, "text": TextFormatter}
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 class _JsonHandler(logging.StreamHandler):
     """Marker class, so setup_logging can replace its own handler and leave others alone.
     Without a stream it writes to whatever sys.stderr is at the time (it may be swapped, as under pytest)."""
@@ -96,18 +111,19 @@ class _JsonHandler(logging.StreamHandler):
         super().emit(record)
 
 
-def setup_logging(level: str | int = "INFO", stream: Any = None) -> logging.Handler:
-    """Send the root logger's records to ``stream`` (stderr by default) as JSON lines. Safe to call again."""
+def setup_logging(level: str | int = "INFO", stream: Any = None, fmt: str = "json") -> logging.Handler:
+    """Send the root logger's records to ``stream`` (stderr by default) as JSON lines (``fmt="text"``:
+    lines for a person). Safe to call again. An unknown level is a ValueError, not INFO in silence."""
     if isinstance(level, str):
+        if level.upper() not in LEVELS:
+            raise ValueError(f"unknown log level {level!r}; valid: {', '.join(LEVELS)}")
         level = logging.getLevelName(level.upper())
-        if not isinstance(level, int):
-            level = logging.INFO
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler, _JsonHandler):
             root.removeHandler(handler)
     handler = _JsonHandler(stream)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(FORMATS[fmt]())
     root.addHandler(handler)
     root.setLevel(level)
     # waitress warns "Task queue depth is N" for every request that waits for a free thread: during a

@@ -12,6 +12,7 @@ import tempfile
 from bot.compose import build_bot, server_options
 from bot.config import Config
 from bot.process import Services
+from bot.serving import log_refused_requests
 
 from .wsgi_server import ThreadedServer
 
@@ -30,6 +31,7 @@ class LocalBot:
         self.services, self.queue, self.app = bot.services, bot.queue, bot.app
         options = server_options(cfg)
         self._server = ThreadedServer(self.app, threads=threads, name=options.pop("ident"), **options)
+        log_refused_requests(self._server.waitress)  # as `incident-bot serve` does
         self.url = self._server.url
         self._workers = workers
 

@@ -15,6 +15,7 @@ class ThreadedServer:
     def __init__(self, app, *, threads: int, name: str, **adjustments):
         self._server = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads, ident=name,
                                               **adjustments)
+        self.waitress = self._server  # for what a caller adds to it (bot.serving.log_refused_requests)
         self.url = f"http://127.0.0.1:{self._server.effective_port}"
         self._thread = threading.Thread(target=self._server.run, name=f"{name}-http", daemon=True)
 

@@ -4,14 +4,13 @@ answers behind an http:// front as GitLab does (sandbox/front.py)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
+import botprocess
 import pytest
+from botprocess import bot_sandbox, refusal
 
 from bot.gitlab import GitLab
-from sandbox import MAINTAINER, Sandbox
 
 COMMANDS = {
     "serve": ["serve", "--port", "0"],
@@ -23,40 +22,13 @@ QUEUE_COMMANDS = {"serve": COMMANDS["serve"], "worker": ["worker"], "deliveries"
 
 @pytest.fixture
 def sb():
-    sandbox = Sandbox().start()
-    bot = sandbox.add_user("incident-bot", bot=True)
-    project = sandbox.add_project("support/incidents")
-    sandbox.add_member(project["id"], bot["id"], MAINTAINER)
-    sandbox.bot_token, sandbox.pid = bot["token"], project["id"]
+    sandbox = bot_sandbox()
     yield sandbox
     sandbox.stop()
 
 
-def run_bot(command: str, tmp_path, env: dict, *, wait: float = 15.0, config_yaml: str = "",
-            sqlite_path: str | None = None) -> subprocess.CompletedProcess | None:
-    """Run `incident-bot <command>`; None when it is still running after `wait` seconds (it started)."""
-    config = tmp_path / "config.yml"
-    config.write_text(f"queue:\n  sqlite_path: {sqlite_path or tmp_path / 'queue.db'}\n{config_yaml}")
-    full_env = {k: v for k, v in os.environ.items() if k != "GITLAB_URL"}
-    full_env.update(INCIDENT_BOT_WEBHOOK_SECRET="s3cret", PYTHONPATH=os.pathsep.join(sys.path), **env)
-    argv = COMMANDS.get(command) or QUEUE_COMMANDS[command]
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *argv, "--config", str(config)],
-                            env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=wait)
-    except subprocess.TimeoutExpired:
-        proc.terminate()
-        proc.communicate(timeout=30)
-        return None
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-
-
-def refusal(result: subprocess.CompletedProcess | None, code: int = 2) -> str:
-    assert result is not None, "it started instead of refusing"
-    assert result.returncode == code, result
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    return lines[0]
+def run_bot(command: str, tmp_path, env: dict, **kw) -> subprocess.CompletedProcess | None:
+    return botprocess.run_bot(COMMANDS.get(command) or QUEUE_COMMANDS[command], tmp_path, env, **kw)
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))

@@ -41,3 +41,14 @@ class LeaseKeeper:
                     extend(delivery_id, claim, time.time() + lease)
                 except Exception as exc:
                     LOG.warning("could not keep a lease: %s", _error_text(exc))
+
+    def hand_back(self, finish: Callable[..., object]) -> int:
+        """Queue again every delivery still held (its worker did not finish in time). How many."""
+        count = 0
+        for delivery_id, claim in self.held():
+            try:
+                if finish(delivery_id, claim, "queued", time.time(), "handed back at shutdown"):
+                    count += 1
+            except Exception as exc:  # its lease runs out instead
+                LOG.warning("could not hand back a delivery: %s", _error_text(exc))
+        return count

@@ -150,15 +150,24 @@ class DeliveryQueue(Operators):
         finally:
             self.stop()
 
-    def stop(self) -> None:
-        """Stop the workers after their current delivery."""
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the workers after their current delivery; what is still running after ``timeout`` seconds
+        is handed back to the queue (another worker runs it again; the note markers keep it from
+        posting twice) rather than waiting for its lease to run out."""
         self._stop.set()
         with self._signal:
             self._signal.notify_all()
+        if not self._threads:
+            return
+        running = len(self._leases.held())
+        LOG.info("queue workers stopping", extra={"in_flight": running})
+        deadline = time.monotonic() + timeout
         for t in self._threads:
             if t is not threading.current_thread():
-                t.join(30)
+                t.join(max(0.0, deadline - time.monotonic()))
         self._threads = []
+        handed_back = self._leases.hand_back(self.store.finish)
+        LOG.info("queue workers stopped", extra={"finished": running - handed_back, "handed_back": handed_back})
 
     def close(self) -> None:
         self.stop()
