@@ -2,9 +2,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean rebuild-venv
 
-$(BIN)/python:
+# A .venv made with a Python older than 3.11 (made before python3 was upgraded, or with PYTHON=...)
+# cannot run the bot: it is made again.
+VENV_SUPPORTED := $(shell $(BIN)/python -c 'import sys; print(int(sys.version_info >= (3, 11)))' 2>/dev/null)
+
+$(BIN)/python: $(if $(filter 1,$(VENV_SUPPORTED)),,rebuild-venv)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "incident-bot needs Python 3.11 or newer: make PYTHON=python3.11 ...")'
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
