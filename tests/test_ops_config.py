@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 
 import botprocess
 import pytest
@@ -111,3 +112,41 @@ def test_deliveries_list_into_head_is_quiet(tmp_path):
                           env={"PYTHONPATH": ":".join(sys.path), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert len(done.stdout.splitlines()) == 2
+
+
+def test_workers_outlive_a_store_that_is_down_at_start(tmp_path, captured_logs):
+    """A store that cannot be reached when the workers start (Redis restarting) gives one error line a
+    poll, no traceback, and the workers carry on once it is back (their first purge used to kill them)."""
+    import threading
+
+    from bot.queue.sqlite import SqliteStore
+
+    class Flaky(SqliteStore):
+        down = True
+
+        def _check(self):
+            if self.down:
+                raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+        def claim(self, *args):
+            self._check()
+            return super().claim(*args)
+
+        def purge(self, *args):
+            self._check()
+            return super().purge(*args)
+
+    store = Flaky(str(tmp_path / "q.db"))
+    done = threading.Event()
+    queue = DeliveryQueue(store, lambda delivery: done.set(), {"poll_seconds": 0.05})
+    try:
+        queue.start_workers(1)
+        deadline = time.monotonic() + 5
+        while sum("queue worker: ConnectionError" in line for line in captured_logs) < 4:
+            assert time.monotonic() < deadline, "the worker did not keep trying"
+            time.sleep(0.02)
+        store.down = False
+        queue.submit({"event": "Note Hook", "issue_key": "1:1", "headers": {}, "body": "{}"})
+        assert done.wait(5), "no worker is left to process it"
+    finally:
+        queue.close()

@@ -194,7 +194,10 @@ class DeliveryQueue(Operators):
                     self._signal.wait(self._f("poll_seconds"))
             if time.time() - self._last_purge > 3600:
                 self._last_purge = time.time()
-                self.purge()
+                try:
+                    self.purge()
+                except Exception as exc:  # the store is down: the worker must outlive it (next hour)
+                    LOG.error("queue purge: %s", _error_text(exc))
 
     def work_once(self) -> bool:
         """Claim one ready delivery and process it. False when nothing was ready."""
