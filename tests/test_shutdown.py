@@ -103,3 +103,30 @@ def test_a_delivery_that_outlasts_the_stop_is_handed_back_not_left_leased(tmp_pa
     assert any("queue workers stopped" in line and '"handed_back":1' in line for line in captured_logs)
     release.set()
     queue.close()
+
+
+def test_serve_with_redis_down_at_start_answers_503_and_says_why(tmp_path):
+    import requests
+
+    sb = bot_sandbox()
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "w") as log_file:
+        proc = start_bot(["serve", "--port", str(port), "--log-format", "text"], tmp_path,
+                         {"GITLAB_URL": sb.url, "GITLAB_TOKEN": sb.bot_token,
+                          "INCIDENT_BOT_QUEUE": "redis://127.0.0.1:1/0"}, log_file=log_file)
+    try:
+        wait_for(lambda: "serving on" in log_path.read_text(), what="serve to listen")
+        health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert health.status_code == 503 and health.json()["status"] == "unavailable"
+        assert "the redis queue store cannot be reached" in health.json()["checks"]["queue"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        text = log_path.read_text()
+        assert "Traceback" not in text and "queue worker: ConnectionError" in text, text
+    finally:
+        proc.kill()
+        sb.stop()
