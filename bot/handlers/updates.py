@@ -14,6 +14,10 @@ def post_status_update(ctx: Context, args: tuple[str, ...], fields: dict) -> Eff
     if args:
         raise CommandRefused("update takes its content as fields on the following lines, not words",
                              ["summary:", "progress:", "tickets:", "next:"])
+    if all(value is None for value in fields.values()):
+        # An empty UPDATE would tell customers nothing and still count as on time.
+        raise CommandRefused("an update needs at least one field, on the lines below the command",
+                             [f"{name}:" for name in fields])
     state = ctx.new_state()
     require_open(state, "a status update")
     state.update_count += 1
