@@ -222,6 +222,7 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
                         declaring=any(c.verb == "declare" for c in commands), issue=issue, retry=retry)
     d.internal = note.internal  # the one source of "internal": the note as GitLab stores it
     d.writer.since = note.created_at  # an earlier attempt's replies came after the note
+    d.event_at = note.created_at  # "detected" is when the person wrote it, not when the bot got to it
     if author.username:  # already known to be a member: `cmoc me` needs no second lookup
         d.remember_member(author.username, Role(author.username, author.id))
     for name, member in zip(names, members, strict=True):
