@@ -202,9 +202,10 @@ def test_mentions_cmoc_then_smoc_then_author(world, run):
 
 def no_handoff_reminders(monkeypatch, tmp_path) -> None:
     """For tests of other reminders on an incident declared now: its region's shift may end within the
-    handoff lead at any time of day (handoffs have tests of their own, on a fixed clock)."""
+    handoff lead at any time of day, or be over by the time of the check (handoffs have tests of their
+    own, on a fixed clock). With no shift configured for it, its region is never reminded about."""
     config = tmp_path / "no-handoff.yml"
-    config.write_text("handoff_lead_minutes: 0\n")
+    config.write_text("handoff_lead_minutes: 0\nregions:\n  ALL: {start: '00:00', end: '00:00'}\n")
     monkeypatch.setenv("INCIDENT_BOT_CONFIG", str(config))
 
 
