@@ -10,6 +10,8 @@ from __future__ import annotations
 import difflib
 
 from .config import Config
+from .markers import postmortem_of
+from .records import Issue
 
 
 def closest_verb(verb: str, verbs: list[str]) -> str | None:
@@ -24,12 +26,14 @@ def unknown_verb_message(verb: str, verbs: list[str]) -> str:
     return f"'{verb}' is not a command{hint}"
 
 
-def not_here(labels, cfg: Config, postmortem_verbs: list[str]) -> tuple[str, list[str]]:
+def not_here(issue: Issue, cfg: Config, postmortem_verbs: list[str]) -> tuple[str, list[str]]:
     """(message, what works) for commands that cannot run on this issue, decided from its labels as
     GitLab holds them when the delivery is processed."""
-    if cfg.labels["postmortem"] in labels:
+    if cfg.labels["postmortem"] in issue.labels:
+        of = postmortem_of(issue.description)
+        where = f" (#{of[1]})" if of and of[0] == issue.project_id else ""
         return ("this issue is an incident's postmortem, so incident commands do not run here; write them "
-                "on the incident itself",
+                f"on the incident itself{where}",
                 [*postmortem_verbs, "help"])
     return ("this issue is not an incident, so that command does not run here; declare it first",
             ["declare sev1|sev2|sev3", "help"])

@@ -212,7 +212,7 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
     if not _may_run(commands, issue.labels, cfg):
         writer = IssueWriter(gl, cfg, services.renderer.render, issue, bot.get("username"), now,
                              since=note.created_at)
-        message, valid = guidance.not_here(issue.labels, cfg, POSTMORTEM_COMMANDS.verbs())
+        message, valid = guidance.not_here(issue, cfg, POSTMORTEM_COMMANDS.verbs())
         body = services.renderer.render("error.md.j2", message=message, valid=valid, prefix=cfg.prefix)
         writer.post(Reply("error", body), f"note-{note.id}-not-here", internal=note.internal)
         return "answered: not an incident"

@@ -44,7 +44,7 @@ def test_an_incident_command_on_a_postmortem_says_what_runs_there(world):
     world.comment(pm, "/incident update\nsummary: more")
     notes = world.bot_notes(pm)[before:]
     assert len(notes) == 1
-    assert "postmortem" in notes[0]["body"] and "`actions`" in notes[0]["body"]
+    assert f"write them on the incident itself (#{iid})" in notes[0]["body"] and "`actions`" in notes[0]["body"]
 
 
 def test_a_typo_gets_the_closest_verb(world):

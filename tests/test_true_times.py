@@ -120,6 +120,16 @@ def test_severity_change_keeps_a_sooner_next_and_says_when_the_due_time_moves(ti
             in timed.last_reply(iid))
 
 
+def test_a_higher_severity_late_in_the_interval_says_the_update_is_due_now(timed):
+    iid = timed.declare(sev="sev3", fields="summary: errors")  # due 10:15
+    timed.clock.now = t(10, 12)
+    timed.comment(iid, "/incident severity sev1")  # the last update + 10 min: 10:10, already past
+    assert timed.state(iid).next_update_due == t(10, 10)
+    reply = timed.last_reply(iid)
+    assert "now due by 2026-11-27 10:10 UTC (it was due by 2026-11-27 10:15 UTC)" in reply
+    assert "That time has passed: please post an update now." in reply
+
+
 def test_a_handoff_to_an_off_shift_region_is_warned_and_reminded_at_once(timed):
     """18:30: AMER holds it; a handoff to EMEA (07:00-15:00, and APAC comes after AMER) is warned about
     in the reply, and the next scheduled check reminds at once, not at EMEA's next shift end."""

@@ -29,6 +29,8 @@ def change_severity(ctx: Context, severity: int) -> Effects:
                       next_update=incident(ctx, state)["next_update"])
     if moved:
         body += f"\n\nThe next update is now due by {human(state.next_update_due)} (it was due by {moved})."
+        if state.next_update_due <= ctx.now:
+            body += " That time has passed: please post an update now."
     elif before is not None:
         body += f"\n\nThe next update stays due by {human(before)}, as announced."
     return Effects(replies=[Reply("severity", body)], state=state)
