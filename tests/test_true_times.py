@@ -88,6 +88,11 @@ def test_detected_on_declare_and_corrected_later(timed):
     timed.comment(iid, "/incident detected 2026-11-28T09:00Z")
     assert "is not a time that has passed" in timed.last_reply(iid)
     assert timed.state(iid).detected_at == t(9, 30)
+    # A block lost to an edit is rebuilt from the bot's notes: the corrected time comes back with it.
+    timed.edit_issue(iid, description="Pasted over.")
+    timed.comment(iid, "/incident status")
+    assert "block was missing" in timed.bot_notes(iid)[-2]["body"]
+    assert timed.state(iid).detected_at == t(9, 30)
 
 
 def test_next_on_handoff_is_honoured(timed):

@@ -8,7 +8,7 @@ from ..cadence import current_region
 from ..fields import validate_fields
 from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply, Router
 from ..state import IncidentState
-from ..timeutil import format_duration, human, parse_past
+from ..timeutil import format_duration, human, iso, parse_past
 from .common import int_field, internal_only, next_update, next_warning, parse_severity, template_reply, with_warnings
 
 commands = CommandRegistry()
@@ -33,6 +33,7 @@ def open_incident(ctx: Context, severity: int, detected: datetime, fields: dict)
     state.report_tickets(int_field(fields, "tickets", "customers"), internal_only=internal_only(ctx))
     reply = with_warnings(template_reply(ctx, "declare", state, fields, "initial"),
                           [next_warning(ctx, state, state.next_update_due)])
+    reply.extra["detected"] = iso(detected)  # a rebuilt state reads it back from the marker
     reply.body += "\n\n---\n\n" + ctx.render("engagement_criteria.md.j2", roles=["cmoc", "smoc"])
     return Effects(replies=[reply], state=state)
 
@@ -76,7 +77,7 @@ def correct_detected(ctx: Context, args: tuple[str, ...], fields: dict) -> Effec
     first = state.initial_update_at
     body = (f"Time detected corrected to {human(at)} (was {human(previous) or '_not recorded_'})."
             + (f" Time to first communication: {format_duration(first - at)}." if first and first >= at else ""))
-    return Effects([Reply("detected", body)], state)
+    return Effects([Reply("detected", body, extra={"detected": iso(at)})], state)
 
 
 @router.trigger("incident_labeled", stands_for="declaring an incident (the incident label)")
