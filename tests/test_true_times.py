@@ -125,6 +125,15 @@ def test_severity_change_keeps_a_sooner_next_and_says_when_the_due_time_moves(ti
             in timed.last_reply(iid))
 
 
+def test_a_far_next_on_mitigate_is_warned_about(timed):
+    iid = timed.declare(sev="sev2", fields="summary: errors")
+    timed.comment(iid, "/incident mitigate\nsummary: rolled back\nnext: 2h")  # within 3 x 60 min
+    assert "Warning" not in timed.last_reply(iid)
+    timed.comment(iid, "/incident update\nsummary: watching\nnext: 15h")
+    assert timed.state(iid).next_update_due == t(1, 0) + timedelta(days=1)
+    assert "far beyond the SEV2 cadence of 60 minutes" in timed.last_reply(iid)
+
+
 def test_a_higher_severity_late_in_the_interval_says_the_update_is_due_now(timed):
     iid = timed.declare(sev="sev3", fields="summary: errors")  # due 10:15
     timed.clock.now = t(10, 12)
