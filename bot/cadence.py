@@ -5,10 +5,13 @@ Every check accounts for itself on every call: each kind in KINDS comes back eit
 as a Skip saying why not, so the command can print what was skipped and why.
 
 Boundaries (all times aware UTC; `now` exactly at a threshold counts as reached):
-- overdue: now >= due;  escalation: now >= due + the cadence interval of the current status/severity.
-- response_target: now >= detected_at + response_target[severity] and no initial update yet.
+- overdue: due <= now < due + interval; escalation: once in each further interval (now >= due + k *
+  interval, k >= 1), with the interval of the current status/severity.
+- response_target: now >= detected_at + response_target[severity] and no initial update yet, or the
+  initial update was posted after that deadline.
 - handoff: 0 < shift_end - now <= handoff_lead_minutes, where shift_end is the region's next shift end
-  strictly after now. At exactly the end (e.g. 07:00 for APAC) the shift is over: no reminder.
+  strictly after now. A region off shift (neither on shift nor starting within the lead) that holds an
+  active incident is reminded at once, once per off-shift stretch (from exactly its end, e.g. 07:00).
 - role_release: now >= resolved_at + role_release_after_hours; stale_mitigation: now >= mitigated_at +
   stale_mitigation_hours.
 Shifts are half-open [start, end) in minutes after midnight UTC; start > end crosses midnight,
@@ -16,9 +19,10 @@ start == end means all day.
 
 Template context per kind (times are "YYYY-MM-DD HH:MM UTC" strings):
 - overdue: due_at, interval_minutes, sev, status
-- escalation: due_at, interval_minutes, escalate_to (SMOC or None), smoc_engaged (bool), sev, status
-- response_target: target_minutes, detected, sev
-- handoff: region, next_region, shift_end
+- escalation: due_at, interval_minutes, escalate_to (SMOC or None), smoc_engaged (bool), imoc (or None),
+  missed (intervals missed), next_at (when the next escalation follows), sev, status
+- response_target: target_minutes, detected, sev, initial_at (None when no initial update yet)
+- handoff: region, next_region, shift_end; off_shift (True) when the region's shift is already over
 - role_release: roles ([{"role", "username"}]), resolved
 - stale_mitigation: mitigated_at, hours
 """
@@ -139,44 +143,81 @@ def next_update_due(state: IncidentState, cfg: Config) -> datetime | None:
     return base + timedelta(minutes=cfg.cadence_minutes(state.status, state.severity))
 
 
+def missed_intervals(due: datetime, interval_minutes: int, now: datetime) -> int:
+    """Whole cadence intervals gone by since `due` (0 during the first): one reminder each."""
+    return int((now - due) // timedelta(minutes=interval_minutes))
+
+
+def cadence_key(kind: str, due: datetime, missed: int) -> str:
+    """The first overdue and the first escalation keep the keys older blocks recorded them under."""
+    return f"{kind}:{iso(due)}" if missed <= 1 else f"{kind}:{iso(due)}:{missed}"
+
+
 def _check_overdue(state, cfg, now, author) -> list[Reminder | Skip]:
+    """Every missed interval gets one note until someone posts: the first a reminder to the CMOC, each
+    further one an escalation to the SMOC (the CMOC and the IMOC named). The key carries the interval,
+    so a schedule that runs often sends each once, and one that ran late sends only the current one."""
     due = next_update_due(state, cfg)
     if due is None:
         reason = "no update or detection time recorded"
         return [Skip("overdue", reason), Skip("escalation", reason)]
     interval = cfg.cadence_minutes(state.status, state.severity)
-    escalate_at = due + timedelta(minutes=interval)
     base_ctx = {"due_at": human(due), "interval_minutes": interval, "sev": f"SEV{state.severity}",
                 "status": state.status}
-    out: list[Reminder | Skip] = []
     if now < due:
-        out.append(Skip("overdue", f"next update due in {short_duration(due - now)} ({human(due)})"))
-    else:
-        out.append(Reminder("overdue", f"overdue:{iso(due)}", _holder(state, author), TEMPLATES["overdue"],
-                            dict(base_ctx)))
-    if now < escalate_at:
-        out.append(Skip("escalation", f"escalates in {short_duration(escalate_at - now)} ({human(escalate_at)}) "
-                                      "if no update is posted"))
-    else:
-        smoc = state.holder("smoc")
-        mentions = (smoc,) if smoc else _unique((state.holder("cmoc"), _author(state, author)))
-        ctx = dict(base_ctx, escalate_to=smoc, smoc_engaged=smoc is not None)
-        out.append(Reminder("escalation", f"escalation:{iso(due)}", mentions, TEMPLATES["escalation"], ctx))
-    return out
+        return [Skip("overdue", f"next update due in {short_duration(due - now)} ({human(due)})"),
+                Skip("escalation", f"escalates {interval} min after the due time if no update is posted")]
+    missed = missed_intervals(due, interval, now)
+    next_at = due + timedelta(minutes=interval * (missed + 1))
+    if missed == 0:
+        return [Reminder("overdue", cadence_key("overdue", due, 0), _holder(state, author), TEMPLATES["overdue"],
+                         dict(base_ctx)),
+                Skip("escalation", f"escalates in {short_duration(next_at - now)} ({human(next_at)}) "
+                                   "if no update is posted")]
+    smoc, cmoc, imoc = state.holder("smoc"), state.holder("cmoc"), state.holder("imoc")
+    mentions = _unique((smoc, cmoc or _author(state, author)))
+    ctx = dict(base_ctx, escalate_to=smoc, smoc_engaged=smoc is not None, imoc=imoc, missed=missed,
+               next_at=human(next_at))
+    return [Skip("overdue", f"{missed} intervals missed: escalated instead"),
+            Reminder("escalation", cadence_key("escalation", due, missed), mentions, TEMPLATES["escalation"], ctx)]
 
 
 def _check_response_target(state, cfg, now, author) -> Reminder | Skip:
-    if state.initial_update_at is not None:
-        return Skip("response_target", f"initial update posted at {human(state.initial_update_at)}")
+    """Detected (GitLab's time of the declaring note or label, or `detected:`) to the Initial Status
+    Update: none by the target, or one posted after it (the incident was declared late), is said once."""
     if state.detected_at is None:
         return Skip("response_target", "no detection time recorded")
     target = cfg.response_target_minutes(state.severity)
     deadline = state.detected_at + timedelta(minutes=target)
-    if now < deadline:
+    first = state.initial_update_at
+    if first is not None and first <= deadline:
+        return Skip("response_target", f"initial update posted at {human(first)}, within the target")
+    if first is None and now < deadline:
         return Skip("response_target", f"initial update target in {short_duration(deadline - now)} ({human(deadline)})")
     mentions = (state.holder("smoc") or state.holder("cmoc") or _author(state, author),)
-    ctx = {"target_minutes": target, "detected": human(state.detected_at), "sev": f"SEV{state.severity}"}
+    ctx = {"target_minutes": target, "detected": human(state.detected_at), "sev": f"SEV{state.severity}",
+           "initial_at": human(first)}
     return Reminder("response_target", "response_target", _unique(mentions), TEMPLATES["response_target"], ctx)
+
+
+def on_shift_soon(cfg: Config, region: str, now: datetime) -> bool:
+    """The region is on shift now, or starts within the handoff lead (a handoff made ahead of a shift)."""
+    shift = cfg.regions.get(region)
+    if shift is None:
+        return True  # no shift to judge by
+    lead = int(cfg.data["handoff_lead_minutes"])
+    now = _aware(now).astimezone(UTC)
+    return any(_in_shift(*shift, (t.hour * 60 + t.minute)) for t in (now, now + timedelta(minutes=lead)))
+
+
+def _check_off_shift(state, cfg, now, author) -> Reminder:
+    """The holding region is off shift (its shift ended, or a handoff went to it outside its hours):
+    nobody there will post, so say so at once, once per off-shift stretch, naming who is on shift."""
+    region = state.region
+    ended = shift_end(cfg, region, now) - timedelta(days=1)  # the end of its last shift
+    following = current_region(cfg, now) or next_region(cfg, region)
+    ctx = {"region": region, "next_region": following, "shift_end": human(ended), "off_shift": True}
+    return Reminder("handoff", f"offshift:{region}:{iso(ended)}", _holder(state, author), TEMPLATES["handoff"], ctx)
 
 
 def _check_handoff(state, cfg, now, author) -> Reminder | Skip:
@@ -191,6 +232,8 @@ def _check_handoff(state, cfg, now, author) -> Reminder | Skip:
     following = next_region(cfg, region)
     if following == region:
         return Skip("handoff", f"{region} is the only region; no one to hand off to")
+    if not on_shift_soon(cfg, region, now):
+        return _check_off_shift(state, cfg, now, author)
     lead = timedelta(minutes=int(cfg.data["handoff_lead_minutes"]))
     if end - now > lead:
         return Skip("handoff", f"{region} shift ends in {short_duration(end - now)} ({human(end)})")
@@ -262,6 +305,11 @@ def check_incident(state: IncidentState, cfg: Config, now: datetime, *, author: 
 
 
 def mark_sent(state: IncidentState, reminders, now: datetime) -> None:
-    """Record each reminder's key as sent at now; the caller then writes the block."""
+    """Record each reminder's key as sent at now; the caller then writes the block. An escalation
+    replaces the earlier escalations for the same due time: only the current interval's key is read."""
     for r in reminders:
+        if r.kind == "escalation":
+            stem = r.key if r.key.endswith("Z") else r.key.rsplit(":", 1)[0]  # escalation:<due>
+            for old in [k for k in state.reminders if k == stem or k.startswith(stem + ":")]:
+                del state.reminders[old]
         state.reminders[r.key] = iso(_aware(now))

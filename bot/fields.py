@@ -93,6 +93,7 @@ VERB_FIELDS: dict[str, tuple[Field, ...]] = {
         _text("customers", "Estimated affected customers (number/percentage if known)"),
         _list("actions", "What the team is currently doing"),
         _NEXT,
+        _text("detected", "When the issue was detected, if before this comment: 45m ago, HH:MM (UTC) or an ISO time"),
     ),
     # 2. Periodic Status Update
     "update": (
@@ -218,6 +219,7 @@ VERB_FIELDS: dict[str, tuple[Field, ...]] = {
         _NEXT,
     ),
     "severity": (),
+    "detected": (),
     "cmoc": (),
     "smoc": (),
     "imoc": (),

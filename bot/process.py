@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from . import issue_claims
+from . import guidance, issue_claims
 from .access import actor_level, find_member, level_name
 from .commands import Command, parse_commands, with_fields
 from .config import Config
@@ -137,7 +137,7 @@ def run_command(d: IncidentSession, cmd: Command, actor: str | None) -> Effects:
     if d.state is None and d.cfg.labels["postmortem"] in d.issue.labels:
         spec = POSTMORTEM_COMMANDS.get(cmd.verb) or spec  # a postmortem: actions, status
     if spec is None:
-        return _error_reply(d, f"'{cmd.verb}' is not a command", COMMANDS.verbs())
+        return _error_reply(d, guidance.unknown_verb_message(cmd.verb, COMMANDS.verbs()), COMMANDS.verbs())
     if cmd.error:
         return _error_reply(d, cmd.error, None)
     if spec.needs_incident and d.state is None:
@@ -177,8 +177,8 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
     if not claimed:  # the door keeps any note with a mention: it cannot know the bot's user name
         return "ignored: a mention of someone else, no command"
     ref = event.issue
-    if not _may_run(claimed, ref.labels, cfg):
-        return "ignored: not an incident"
+    # Whether the issue is an incident is decided below from the issue as read now, not from the
+    # payload's labels: a command one second after `declare` carries the labels from before it.
 
     # One round trip: the issue, the note, the commenter's level, and the members role commands name.
     names = named_users(claimed)
@@ -198,8 +198,6 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
                               max_commands=cfg.max_commands_per_note)
     if not commands:
         return "ignored: no command"
-    if not _may_run(commands, issue.labels, cfg):
-        return "ignored: not an incident"
     if author.id != event.actor.id:
         log.warning("the payload names another author than the note's; running as the note's author")
         level = actor_level(services, gl, ref.project_id, author)
@@ -211,12 +209,20 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
                                         f"{level_name(cfg.min_access_level)} access to this project")
         writer.post(Reply("refusal", body), f"note-{note.id}-refused", internal=note.internal)
         return "refused: access level"
+    if not _may_run(commands, issue.labels, cfg):
+        writer = IssueWriter(gl, cfg, services.renderer.render, issue, bot.get("username"), now,
+                             since=note.created_at)
+        message, valid = guidance.not_here(issue, cfg, POSTMORTEM_COMMANDS.verbs())
+        body = services.renderer.render("error.md.j2", message=message, valid=valid, prefix=cfg.prefix)
+        writer.post(Reply("error", body), f"note-{note.id}-not-here", internal=note.internal)
+        return "answered: not an incident"
 
     commands = [with_fields(c) for c in commands]
     d = IncidentSession(services, gl, ref.project_id, ref.iid, now,
                         declaring=any(c.verb == "declare" for c in commands), issue=issue, retry=retry)
     d.internal = note.internal  # the one source of "internal": the note as GitLab stores it
     d.writer.since = note.created_at  # an earlier attempt's replies came after the note
+    d.event_at = note.created_at  # "detected" is when the person wrote it, not when the bot got to it
     if author.username:  # already known to be a member: `cmoc me` needs no second lookup
         d.remember_member(author.username, Role(author.username, author.id))
     for name, member in zip(names, members, strict=True):

@@ -2,7 +2,7 @@
 
 Also used when the block's signature does not verify (someone else wrote it). The sources, in order
 of trust: the bot's own note markers (kind, n, role and user; status, severity and region after the change;
-reminder and command keys), then the labels (only where no note of the bot says: a Reporter can set
+reminder and command keys; the time detected the declare and `detected` replies carry), then the labels (only where no note of the bot says: a Reporter can set
 labels), then the issue itself (author, created time, closed). Only notes the
 bot user wrote count: a person can paste a marker into a comment, and without the bot's username
 no note is trusted at all.
@@ -10,13 +10,20 @@ no note is trusted at all.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from .config import Config
 from .markers import parse_note_marker as parse_marker
 from .records import Issue, Note
 from .state import ROLES, IncidentState, Role, valid_username
-from .timeutil import iso
+from .timeutil import iso, parse_time
+
+
+def _time(text: str) -> datetime | None:
+    try:
+        return parse_time(text)
+    except ValueError:
+        return None
 
 
 def _from_labels(mapping: dict, labels: list[str]):
@@ -46,6 +53,8 @@ def rebuild_state(issue: Issue, notes: list[Note], cfg: Config, bot_username: st
         key = mark.get("key", "")
         if mark.get("status") in ("active", "mitigated", "resolved") and mark.get("sev") in ("1", "2", "3"):
             state.status, state.severity = mark["status"], int(mark["sev"])
+        if "detected" in mark:  # the declare's and each correction's: the last one stands
+            state.detected_at = _time(mark["detected"]) or state.detected_at
         if "region" in mark:
             region = mark["region"]
             state.region = region if region in cfg.labels["region"] else None

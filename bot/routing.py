@@ -60,6 +60,7 @@ class Context:
     description: str = ""  # the issue's text (a postmortem's action items)
     issue_state: str = "opened"  # as GitLab holds it now ("opened" | "closed")
     commands: "CommandRegistry | None" = None  # the composed registry, for help
+    event_at: datetime | None = None  # GitLab's time of the note or change being handled (not `now`)
 
     def new_state(self) -> IncidentState:
         """A copy to change; the context's own state stays as it was."""

@@ -75,6 +75,7 @@ class IncidentSession:
                                   self.bot.get("username"), now, check_markers=retry)
         self.rebuilt: str | None = None
         self.internal = False  # replies follow the triggering note: internal notes get internal replies
+        self.event_at: datetime | None = None  # the triggering note's created_at, as GitLab stores it
         self.state = self._load_state(declaring)
         self.writer.holders = set(role_holder_ids(self.state))  # assignees the bot put there
         self._members: dict[str, Role | None] = {}
@@ -126,7 +127,8 @@ class IncidentSession:
                        author=self.issue.author.get("username"), state=self.state, actor=actor,
                        now=self.now, lookup_member=self.lookup_member, labels=tuple(self.issue.labels),
                        confidential=self.issue.confidential, internal=self.internal,
-                       description=self.issue.description, issue_state=self.issue.state, commands=COMMANDS)
+                       description=self.issue.description, issue_state=self.issue.state, commands=COMMANDS,
+                       event_at=self.event_at)
 
     def apply(self, effects: Effects, key: str, *, internal: bool = False) -> None:
         if self.rebuilt:

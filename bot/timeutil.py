@@ -88,6 +88,25 @@ def parse_next(text: str, now: datetime) -> datetime | None:
         return None
 
 
+def parse_past(text: str, now: datetime) -> datetime | None:
+    """A time that has passed: a duration before now ('45m', '45m ago'), the last such clock time at or
+    before now ('14:30', UTC), or a timestamp. None when it is none of these (or overflows)."""
+    text = str(text).strip()
+    if text.lower().endswith(" ago"):
+        text = text[:-4].strip()
+    try:
+        delta = parse_duration(text)
+        if delta is not None:
+            return now - delta
+        minutes = parse_clock(text)
+        if minutes is not None:
+            at = now.replace(hour=minutes // 60, minute=minutes % 60, second=0, microsecond=0)
+            return at if at <= now else at - timedelta(days=1)
+        return parse_time(text) if len(text) <= _MAX_TIMESTAMP_CHARS else None
+    except (ValueError, OverflowError):
+        return None
+
+
 def parse_clock(text: str, *, midnight_24: bool = False) -> int | None:
     """'HH:MM' (optionally ' UTC') -> minutes after midnight; None when it is not a clock time.
     With midnight_24, '24:00' is accepted as midnight (a shift's end)."""

@@ -121,16 +121,16 @@ def test_escalation_after_a_second_interval(cfg):
     reminders, _ = run(state, cfg, t(11, 0))
     esc = reminders["escalation"]
     assert esc.key == "escalation:2026-11-27T10:45:00Z"
-    assert esc.mentions == ("sam",)
+    assert esc.mentions == ("sam", "alice")  # the SMOC, and the CMOC who still owes the update
     assert esc.template == "reminder_escalation.md.j2"
     assert esc.context["escalate_to"] == "sam" and esc.context["smoc_engaged"] is True
-    assert reminders["overdue"].mentions == ("alice",)  # separate reminder, both due
+    assert "overdue" not in reminders  # one note an interval: the escalation names the CMOC too
 
 
 def test_escalation_without_smoc_mentions_cmoc_and_author(cfg):
     state = make(severity=2, cmoc="alice", initial_update_at=t(10, 5), last_update_at=t(10, 30))
     esc = run(state, cfg, t(11, 0))[0]["escalation"]
-    assert esc.mentions == ("alice", "reporter")
+    assert esc.mentions == ("alice",)  # no SMOC to escalate to: the CMOC hears it again
     assert esc.context["escalate_to"] is None and esc.context["smoc_engaged"] is False
     esc = run(make(severity=2, initial_update_at=t(10, 5), last_update_at=t(10, 30)), cfg, t(11, 0))[0]["escalation"]
     assert esc.mentions == ("reporter",)
@@ -175,7 +175,8 @@ def test_response_target_boundary(cfg, severity, minutes):
     r = reminders["response_target"]
     assert r.key == "response_target" and r.mentions == ("sam",)
     assert r.template == "reminder_response_target.md.j2"
-    assert r.context == {"target_minutes": minutes, "detected": "2026-11-27 10:00 UTC", "sev": f"SEV{severity}"}
+    assert r.context == {"target_minutes": minutes, "detected": "2026-11-27 10:00 UTC", "sev": f"SEV{severity}",
+                         "initial_at": None}
 
 
 def test_response_target_mentions_smoc_then_cmoc_then_author(cfg):
@@ -188,7 +189,17 @@ def test_response_target_met_once_initial_update_posted(cfg):
     state = make(severity=1, initial_update_at=t(10, 14))
     reminders, skips = run(state, cfg, t(10, 20))
     assert "response_target" not in reminders
-    assert skips["response_target"] == "initial update posted at 2026-11-27 10:14 UTC"
+    assert skips["response_target"] == "initial update posted at 2026-11-27 10:14 UTC, within the target"
+
+
+def test_an_initial_update_after_the_target_is_said_once(cfg):
+    """Detected 10:00 (a SEV1's target is 15 min), declared and the Initial Status Update posted 10:40."""
+    state = make(severity=1, smoc="sam", initial_update_at=t(10, 40), last_update_at=t(10, 40))
+    reminders, _ = run(state, cfg, t(10, 41))
+    r = reminders["response_target"]
+    assert r.mentions == ("sam",) and r.context["initial_at"] == "2026-11-27 10:40 UTC"
+    mark_sent(state, [r], t(10, 41))
+    assert "response_target" not in run(state, cfg, t(10, 45))[0]
 
 
 # -- regions and handoff -------------------------------------------------------------
@@ -221,12 +232,17 @@ def active_in(region, **kw):
     (t(6, 31), True),
     (t(6, 45), True),
     (t(6, 59, 59), True),
-    (t(7, 0), False),       # the shift is over: 0 < end - now fails, the next end is tomorrow
+    (t(7, 0), "off"),       # the shift is over and APAC still holds it: the off-shift reminder
     (t(23, 30), False),     # the shift just began; it ends tomorrow 07:00
 ])
 def test_apac_handoff_crossing_midnight(cfg, now, due):
     reminders, skips = run(active_in("APAC", cmoc="alice"), cfg, now)
-    if due:
+    if due == "off":
+        r = reminders["handoff"]
+        assert r.key == "offshift:APAC:2026-11-27T07:00:00Z"
+        assert r.context == {"region": "APAC", "next_region": "EMEA", "shift_end": "2026-11-27 07:00 UTC",
+                             "off_shift": True}
+    elif due:
         r = reminders["handoff"]
         assert r.key == "handoff:APAC:2026-11-27T07:00:00Z"
         assert r.mentions == ("alice",)
@@ -378,13 +394,32 @@ def test_mark_sent_then_check_again_returns_nothing_new(cfg):
     state = make("active", 1, smoc="sam", region="APAC")  # no initial update at all
     now = t(6, 45, day=28)  # long overdue, response target missed, APAC shift ending
     reminders, _ = check_incident(state, cfg, now, author="reporter")
-    assert {r.kind for r in reminders} == {"overdue", "escalation", "response_target", "handoff"}
+    assert {r.kind for r in reminders} == {"escalation", "response_target", "handoff"}
     mark_sent(state, reminders, now)
     assert state.reminders == {r.key: "2026-11-28T06:45:00Z" for r in reminders}
-    again, skips = check_incident(state, cfg, now + timedelta(minutes=5), author="reporter")
+    again, skips = check_incident(state, cfg, now + timedelta(seconds=5), author="reporter")
     assert again == []
-    for kind in ("overdue", "escalation", "response_target", "handoff"):
+    for kind in ("escalation", "response_target", "handoff"):
         assert Skip(kind, "already reminded at 2026-11-28T06:45:00Z") in skips
+
+
+def test_every_missed_interval_gets_one_note_however_often_the_check_runs(cfg):
+    """SEV1, due 10:10 (10 min cadence): overdue at 10:10, escalations at 10:20, 10:30, ... each once."""
+    state = make("active", 1, cmoc="alice", smoc="sam", imoc="ivan", initial_update_at=t(10, 0),
+                 last_update_at=t(10, 0))
+    sent = []
+    for minute in range(10, 61):  # the schedule runs every minute for 50 minutes
+        for second in (0, 30):
+            now = t(10, 0) + timedelta(minutes=minute, seconds=second)
+            reminders, _ = check_incident(state, cfg, now, author="reporter")
+            mark_sent(state, reminders, now)
+            sent += [(r.kind, now.strftime("%H:%M:%S"), r.mentions) for r in reminders if r.kind != "response_target"]
+    assert sent == [("overdue", "10:10:00", ("alice",))] + [
+        ("escalation", f"{h}:00", ("sam", "alice")) for h in ("10:20", "10:30", "10:40", "10:50", "11:00")]
+    esc, _ = check_incident(state, cfg, t(11, 10), author="reporter")
+    assert esc[0].context["imoc"] == "ivan" and esc[0].context["missed"] == 6
+    # Only the latest escalation key of a due time is kept: the block does not grow every interval.
+    assert sorted(state.reminders) == ["escalation:2026-11-27T10:10:00Z:5", "overdue:2026-11-27T10:10:00Z"]
 
 
 def test_state_with_reminders_survives_the_block_round_trip(cfg):

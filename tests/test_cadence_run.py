@@ -161,25 +161,33 @@ def test_escalation_after_a_second_interval_goes_to_smoc(world, run):
     assert any(s["kind"] == "escalation" and s["reason"].startswith("escalates in 1s") for s in row["skipped"])
 
     row = by_iid(run_json(run, now=t(10, 30)), iid)
-    assert row["due"] == [{"kind": "escalation", "key": "escalation:2026-11-27T10:15:00Z", "mentions": ["bob"]}]
+    assert row["due"] == [{"kind": "escalation", "key": "escalation:2026-11-27T10:15:00Z",
+                           "mentions": ["bob", "alice"]}]
     body = reminder_notes(world, iid)[-1]["body"]
-    assert body.startswith("@bob The status update for Incident")
+    assert body.startswith("@bob @alice The status update for Incident")
     assert "Escalating to @bob." in body
-    assert len(reminder_notes(world, iid)) == 2  # once per missed due time, once escalated
+    assert len(reminder_notes(world, iid)) == 2  # once when due, once escalated
+
+    # Nobody posts: each further interval escalates again, once, however often the schedule runs.
+    for now in (t(10, 44), t(10, 45), t(10, 45, 30), t(10, 59), t(11, 0)):
+        run_json(run, now=now)
+    keys = [parse_marker(n["body"])["key"] for n in reminder_notes(world, iid)]
+    assert keys == ["overdue:2026-11-27T10:15:00Z", "escalation:2026-11-27T10:15:00Z",
+                    "escalation:2026-11-27T10:15:00Z:2", "escalation:2026-11-27T10:15:00Z:3"]
 
 
-def test_escalation_without_smoc_mentions_cmoc_and_author(world, run):
+def test_escalation_without_smoc_goes_to_the_cmoc_once_an_interval(world, run):
     iid = put_incident(world, sev2_active(roles=roles(cmoc="carol")), author="alice")
     row = by_iid(run_json(run, now=t(10, 30)), iid)
-    # A late run finds both due: one note holds both, each recorded once.
-    assert [d["kind"] for d in row["due"]] == ["overdue", "escalation"]
-    assert row["due"][1]["mentions"] == ["carol", "alice"]
+    # A late run sends only the current interval's note: the escalation, to the CMOC (no SMOC).
+    assert [d["kind"] for d in row["due"]] == ["escalation"]
+    assert row["due"][0]["mentions"] == ["carol"]
     notes = reminder_notes(world, iid)
     assert len(notes) == 1
-    assert "\n\n---\n\n@carol @alice The status update" in notes[0]["body"]
+    assert notes[0]["body"].startswith("@carol The status update")
     assert "Escalating" not in notes[0]["body"]
-    assert parse_marker(notes[0]["body"])["key"] == "overdue:2026-11-27T10:15:00Z+escalation:2026-11-27T10:15:00Z"
-    assert set(world.state(iid).reminders) == {"overdue:2026-11-27T10:15:00Z", "escalation:2026-11-27T10:15:00Z"}
+    assert parse_marker(notes[0]["body"])["key"] == "escalation:2026-11-27T10:15:00Z"
+    assert set(world.state(iid).reminders) == {"escalation:2026-11-27T10:15:00Z"}
 
 
 def test_mentions_cmoc_then_smoc_then_author(world, run):
@@ -194,9 +202,10 @@ def test_mentions_cmoc_then_smoc_then_author(world, run):
 
 def no_handoff_reminders(monkeypatch, tmp_path) -> None:
     """For tests of other reminders on an incident declared now: its region's shift may end within the
-    handoff lead at any time of day (handoffs have tests of their own, on a fixed clock)."""
+    handoff lead at any time of day, or be over by the time of the check (handoffs have tests of their
+    own, on a fixed clock). With no shift configured for it, its region is never reminded about."""
     config = tmp_path / "no-handoff.yml"
-    config.write_text("handoff_lead_minutes: 0\n")
+    config.write_text("handoff_lead_minutes: 0\nregions:\n  ALL: {start: '00:00', end: '00:00'}\n")
     monkeypatch.setenv("INCIDENT_BOT_CONFIG", str(config))
 
 

@@ -13,8 +13,8 @@ from bot.fields import (
 )
 
 ALL_VERBS = {"declare", "update", "resolve", "handoff", "resources", "impact", "activate-cmoc", "tech-handoff",
-             "exec", "mitigate", "severity", "cmoc", "smoc", "imoc", "status", "help"}
-NO_FIELDS = {"severity", "cmoc", "smoc", "imoc", "status", "help"}
+             "exec", "mitigate", "severity", "cmoc", "smoc", "imoc", "status", "help", "detected"}
+NO_FIELDS = {"severity", "cmoc", "smoc", "imoc", "status", "help", "detected"}
 
 
 def test_verbs_are_exactly_the_commands():
@@ -54,7 +54,7 @@ def test_verbs_without_fields_refuse_any(verb):
 def test_documented_fields():
     names = lambda verb: [f.name for f in VERB_FIELDS[verb]]  # noqa: E731
     assert names("update") == ["summary", "progress", "impact", "tickets", "patterns", "next_steps", "next"]
-    assert names("declare") == ["summary", "services", "impact_type", "customers", "actions", "next"]
+    assert names("declare") == ["summary", "services", "impact_type", "customers", "actions", "next", "detected"]
     for name in ("summary", "active_tickets", "pending_responses", "escalated", "last_status_update",
                  "draft_update", "priorities", "next"):
         assert name in names("handoff")

@@ -246,10 +246,11 @@ def test_missing_block_is_rebuilt_and_said(world):
     assert world.issue(iid)["description"].endswith("Someone pasted over the description.")
 
 
-def test_non_incident_issue_ignores_commands_but_declare(world):
+def test_non_incident_issue_runs_only_declare_and_help_and_says_so(world):
     iid = world.create_issue()
     world.comment(iid, "/incident status")
-    assert world.bot_notes(iid) == []
+    assert world.kinds(iid) == ["error"] and "not an incident" in world.last_reply(iid)
+    assert world.state(iid) is None
     world.comment(iid, "/incident help")
     assert "declare" in world.last_reply(iid)
 
@@ -265,6 +266,6 @@ def test_help_lists_commands_and_fields(world):
 
 def test_bot_ignores_its_own_events(world):
     iid = world.declare()
-    world.comment(iid, "/incident update\n")
+    world.comment(iid, "/incident update\nsummary: still failing")
     # Every bot note and label change came back as a webhook; none produced another reply.
     assert world.kinds(iid) == ["initial", "update"]

@@ -38,6 +38,26 @@ def next_update(ctx: Context, state: IncidentState, fields: dict) -> datetime:
     return cadence_due(ctx, state, ctx.now)
 
 
+# A `next:` past this many cadence intervals is accepted, with a word in the reply.
+FAR_NEXT_INTERVALS = 3
+
+
+def next_warning(ctx: Context, state: IncidentState, at: datetime) -> str | None:
+    """A word when the announced next update is far beyond the severity's cadence (15 h on a SEV2)."""
+    interval = ctx.cfg.cadence_minutes(state.status, state.severity)
+    if at - ctx.now <= timedelta(minutes=interval * FAR_NEXT_INTERVALS):
+        return None
+    return (f"the next update is announced for {human(at)}, far beyond the SEV{state.severity} cadence of "
+            f"{interval} minutes; the bot reminds at that time, so correct `next:` if it was a mistake")
+
+
+def with_warnings(reply: Reply, warnings: list[str | None]) -> Reply:
+    """The reply with a line for each warning: the command ran, but something looks wrong."""
+    for warning in filter(None, warnings):
+        reply.body += f"\n\n**Warning:** {warning}."
+    return reply
+
+
 def int_field(fields: dict, *names: str) -> int | None:
     for name in names:
         value = fields.get(name)

@@ -6,9 +6,10 @@ from datetime import datetime
 
 from ..cadence import current_region
 from ..fields import validate_fields
-from ..routing import CommandRefused, CommandRegistry, Context, Effects, Router
+from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply, Router
 from ..state import IncidentState
-from .common import int_field, internal_only, next_update, parse_severity, template_reply
+from ..timeutil import format_duration, human, iso, parse_past
+from .common import int_field, internal_only, next_update, next_warning, parse_severity, template_reply, with_warnings
 
 commands = CommandRegistry()
 router = Router()
@@ -21,6 +22,8 @@ def severity_from_labels(ctx: Context) -> int | None:
 
 
 def open_incident(ctx: Context, severity: int, detected: datetime, fields: dict) -> Effects:
+    """Detected: when it happened (GitLab's time, or `detected:`); the Initial Status Update goes out
+    now, so time to first communication is the time between the two."""
     now = ctx.now
     region = current_region(ctx.cfg, now)
     state = IncidentState(status="active", severity=severity, detected_at=detected, author=ctx.author,
@@ -28,7 +31,9 @@ def open_incident(ctx: Context, severity: int, detected: datetime, fields: dict)
                           initial_update_at=now, last_update_at=now)
     state.next_update_due = next_update(ctx, state, fields)
     state.report_tickets(int_field(fields, "tickets", "customers"), internal_only=internal_only(ctx))
-    reply = template_reply(ctx, "declare", state, fields, "initial")
+    reply = with_warnings(template_reply(ctx, "declare", state, fields, "initial"),
+                          [next_warning(ctx, state, state.next_update_due)])
+    reply.extra["detected"] = iso(detected)  # a rebuilt state reads it back from the marker
     reply.body += "\n\n---\n\n" + ctx.render("engagement_criteria.md.j2", roles=["cmoc", "smoc"])
     return Effects(replies=[reply], state=state)
 
@@ -42,7 +47,37 @@ def declare_incident(ctx: Context, args: tuple[str, ...], fields: dict) -> Effec
     if len(args) > 1:
         raise CommandRefused(f"declare takes one severity, not '{' '.join(args)}'", ["sev1", "sev2", "sev3"])
     severity = parse_severity(args[0]) if args else (severity_from_labels(ctx) or ctx.cfg.default_severity)
-    return open_incident(ctx, severity, ctx.now, fields)
+    detected = past_time(ctx, fields.get("detected"), "detected") if fields.get("detected") else None
+    return open_incident(ctx, severity, detected or ctx.event_at or ctx.now, fields)
+
+
+PAST_FORMS = ["a duration before the comment like 45m ago", "a UTC clock time like 14:30",
+              "an ISO time like 2026-11-27T15:00Z"]
+
+
+def past_time(ctx: Context, text: str, name: str) -> datetime:
+    """A time given for something that already happened, read relative to the comment's own time."""
+    ref = ctx.event_at or ctx.now
+    at = parse_past(text, ref)
+    if at is None or at > ctx.now:
+        raise CommandRefused(f"{name}: '{text}' is not a time that has passed", PAST_FORMS)
+    return at
+
+
+@commands.command("detected", usage="detected <time>",
+                  summary="Correct when the incident was detected (45m ago, HH:MM UTC or an ISO time).")
+def correct_detected(ctx: Context, args: tuple[str, ...], fields: dict) -> Effects:
+    if not args:
+        raise CommandRefused("say when the incident was detected", PAST_FORMS)
+    state = ctx.new_state()
+    at = past_time(ctx, " ".join(args), "detected")
+    if state.resolved_at is not None and at > state.resolved_at:
+        raise CommandRefused(f"detected: {human(at)} is after the resolution at {human(state.resolved_at)}")
+    previous, state.detected_at = state.detected_at, at
+    first = state.initial_update_at
+    body = (f"Time detected corrected to {human(at)} (was {human(previous) or '_not recorded_'})."
+            + (f" Time to first communication: {format_duration(first - at)}." if first and first >= at else ""))
+    return Effects([Reply("detected", body, extra={"detected": iso(at)})], state)
 
 
 @router.trigger("incident_labeled", stands_for="declaring an incident (the incident label)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..fields import validate_fields
 from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply, Router
-from .common import incident, int_field, internal_only, next_update, template_reply
+from .common import incident, int_field, internal_only, next_update, next_warning, template_reply, with_warnings
 
 commands = CommandRegistry()
 router = Router()
@@ -20,7 +20,8 @@ def mitigate_incident(ctx: Context, args: tuple[str, ...], fields: dict) -> Effe
     state.next_update_due = next_update(ctx, state, fields)
     body = ctx.render("mitigated.md.j2", incident=incident(ctx, state), f=fields,
                       next_update=incident(ctx, state)["next_update"])
-    return Effects([Reply("mitigated", body)], state)
+    reply = with_warnings(Reply("mitigated", body), [next_warning(ctx, state, state.next_update_due)])
+    return Effects([reply], state)
 
 
 def resolve(ctx: Context, fields: dict, close: bool) -> Effects:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply, Router
+from ..timeutil import human
 from .common import cadence_due, incident, parse_severity, require_open
 
 commands = CommandRegistry()
@@ -15,14 +16,23 @@ def change_severity(ctx: Context, severity: int) -> Effects:
     if state.severity == severity:
         raise CommandRefused(f"the incident is already SEV{severity}", ["sev1", "sev2", "sev3"])
     previous, state.severity = state.severity, severity
-    # The next update follows the new cadence from the last update; an earlier named time still stands.
+    # The next update follows the new cadence from the last update; a sooner time the CMOC announced
+    # (`next:`) still stands, and the reply says when the due time moves.
+    before = state.next_update_due
     due = cadence_due(ctx, state, state.last_update_at or ctx.now)
-    if state.next_update_due is None or due < state.next_update_due:
+    if before is None or due < before:
         state.next_update_due = due
+    moved = human(before) if before is not None and state.next_update_due != before else None
     body = ctx.render("severity_changed.md.j2", incident=incident(ctx, state), previous=f"SEV{previous}",
                       current=f"SEV{severity}",
                       cadence_minutes=ctx.cfg.cadence_minutes(state.status, severity),
                       next_update=incident(ctx, state)["next_update"])
+    if moved:
+        body += f"\n\nThe next update is now due by {human(state.next_update_due)} (it was due by {moved})."
+        if state.next_update_due <= ctx.now:
+            body += " That time has passed: please post an update now."
+    elif before is not None:
+        body += f"\n\nThe next update stays due by {human(before)}, as announced."
     return Effects(replies=[Reply("severity", body)], state=state)
 
 
