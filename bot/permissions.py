@@ -43,14 +43,22 @@ def undo(d: "IncidentSession", event: IssueEvent, refused: list[str]) -> tuple[d
         if remove:
             changes["remove_labels"] = remove
             said.append("removed " + " ".join(f"~\"{label}\"" for label in remove))
-    elif "severity_labeled" in refused and d.state is not None:
+    elif {"severity_labeled", "status_labeled"} & set(refused) and d.state is not None:
         add, remove = label_changes(issue.labels, d.state, cfg)
         if add or remove:
             changes.update({"add_labels": add, "remove_labels": remove})
             said.append("put the labels back as the incident has them")
+    if "incident_unlabeled" in refused:
+        back = sorted(event.labels_removed - set(issue.labels))
+        if back:
+            changes["add_labels"] = sorted(set(changes.get("add_labels", [])) | set(back))
+            said.append("put back " + " ".join(f"~\"{label}\"" for label in back))
     if "closed" in refused and issue.state == "closed":
         changes["state_event"] = "reopen"
         said.append("reopened the issue")
+    elif "reopened" in refused and issue.state == "opened":
+        changes["state_event"] = "close"
+        said.append("closed the issue again")
     return changes, said
 
 

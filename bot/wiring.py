@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from . import followups
-from .handlers import declare, info, lifecycle, postmortem, reports, roles, severity, updates
+from .handlers import declare, info, labels, lifecycle, postmortem, reports, roles, severity, updates
 from .routing import CommandRegistry, Router
 
 # Every handler module, in the order its commands appear in `help`.
-HANDLER_MODULES = (declare, severity, roles, updates, reports, lifecycle, info, postmortem)
+HANDLER_MODULES = (declare, severity, roles, updates, reports, lifecycle, labels, info, postmortem)
 
 COMMANDS = CommandRegistry(
     declare.commands,
@@ -23,6 +23,7 @@ ROUTER = Router(
     declare.router,
     severity.router,
     lifecycle.router,
+    labels.router,
     postmortem.router,
 )
 

@@ -6,9 +6,9 @@ from datetime import datetime
 
 from ..cadence import current_region
 from ..fields import validate_fields
-from ..routing import CommandRefused, CommandRegistry, Context, Effects, Router
+from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply, Router
 from ..state import IncidentState
-from .common import int_field, internal_only, next_update, parse_severity, template_reply
+from .common import incident, int_field, internal_only, next_update, parse_severity, template_reply
 
 commands = CommandRegistry()
 router = Router()
@@ -52,8 +52,12 @@ def incident_label_added(event, cfg) -> bool:
 
 @router.register("incident_labeled")
 def declare_from_label(ctx: Context, event) -> Effects:
-    """A person added the incident label: detected when the label was added."""
+    """A person added the incident label: detected when the label was added. On an incident whose label
+    was taken off, it is tracked again."""
     if ctx.state is not None:
-        return Effects()
+        if ctx.state.status == "resolved":
+            return Effects()
+        body = ctx.render("tracked_again.md.j2", incident=incident(ctx, ctx.state), by=event.actor.username)
+        return Effects([Reply("tracked", body)], ctx.new_state())
     severity = severity_from_labels(ctx) or ctx.cfg.default_severity
     return open_incident(ctx, severity, event.updated_at or ctx.now, validate_fields("declare", {}))
