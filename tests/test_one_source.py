@@ -94,3 +94,32 @@ def test_a_reporter_removing_the_incident_label_is_refused_and_undone(world):
     relabel(world, iid, who="rita", remove=["incident"])
     assert "incident" in labels_of(world, iid)
     assert "needs at least Developer" in world.reply(iid, "refusal")
+
+
+# -- action items ticked in the postmortem ----------------------------------------------------------------
+def tick(world, pm_iid, text, done=True, who="alice"):
+    desc = world.issue(pm_iid)["description"]
+    old, new = ("- [ ] ", "- [x] ") if done else ("- [x] ", "- [ ] ")
+    lines = [(new + line[len(old):]) if line.startswith(old + text) else line for line in desc.split("\n")]
+    world.edit_issue(pm_iid, who=who, description="\n".join(lines))
+
+
+def test_ticking_an_action_item_closes_its_followup_and_unticking_reopens_it(world):
+    iid, pm_iid = resolved_incident(world)
+    set_actions(world, pm_iid, ["- [ ] One @bob", "- [ ] Two"])
+    one, two = followups(world)
+    tick(world, pm_iid, "One")
+    assert world.issue(one["iid"])["state"] == "closed" and world.issue(two["iid"])["state"] == "opened"
+    assert item_lines(world, pm_iid) == [f"- [x] One @bob → #{one['iid']}", f"- [ ] Two → #{two['iid']}"]
+    tick(world, pm_iid, "One", done=False)
+    assert world.issue(one["iid"])["state"] == "opened"
+    assert item_lines(world, pm_iid)[0] == f"- [ ] One @bob → #{one['iid']}"
+    assert len(followups(world)) == 2
+
+
+def test_a_reporter_ticking_an_action_item_closes_nothing(world):
+    iid, pm_iid = resolved_incident(world)
+    set_actions(world, pm_iid, ["- [ ] One @bob"])
+    (one,) = followups(world)
+    tick(world, pm_iid, "One", who="rita")
+    assert world.issue(one["iid"])["state"] == "opened"
