@@ -66,7 +66,7 @@ class IncidentState:
     postmortem_iid: int | None = None
     # Moments besides updates and handoffs, for the postmortem's timeline: {"at", "what"} ("reopened", ...).
     timeline: list[dict[str, Any]] = field(default_factory=list)
-    # What reports recorded for the postmortem: kind (segments, regions, workarounds, resources) -> texts.
+    # What reports recorded for the postmortem: kind (segments, regions, workarounds, allocations) -> texts.
     findings: dict[str, list[str]] = field(default_factory=dict)
     reminders: dict[str, str] = field(default_factory=dict)  # reminder key -> when it was sent (ISO)
     handled: list[str] = field(default_factory=list)  # command keys already applied (repeat deliveries)

@@ -27,7 +27,7 @@ INTERNAL_FACTS = ("tickets", "findings")
 
 # What reports recorded for the postmortem (impact reports, the technical handoff, resource allocations):
 # each kind keeps its last FINDINGS_KEEP distinct texts, each at most 200 characters.
-FINDING_KINDS = ("segments", "regions", "workarounds", "resources")
+FINDING_KINDS = ("segments", "regions", "workarounds", "allocations")
 FINDINGS_KEEP = 10
 
 TIME_FIELDS = ("detected_at", "initial_update_at", "last_update_at", "next_update_due", "mitigated_at",

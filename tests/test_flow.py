@@ -112,7 +112,7 @@ def test_report_templates(world, verb, heading):
     iid = world.declare()
     world.comment(iid, f"/incident {verb}\nsummary: something\n" if verb not in ("resources", "activate-cmoc")
                   else f"/incident {verb}\n")
-    assert f"## Incident #{iid} - SSO logins failing - {heading}" in world.last_reply(iid)
+    assert f"## Incident #{iid} - SSO logins failing - {heading}" in world.reply(iid, verb)
 
 
 def test_mitigate_then_resolve_closes_the_issue(world):

@@ -123,3 +123,39 @@ def test_a_reporter_ticking_an_action_item_closes_nothing(world):
     (one,) = followups(world)
     tick(world, pm_iid, "One", who="rita")
     assert world.issue(one["iid"])["state"] == "opened"
+
+
+# -- the postmortem filled from everything the incident recorded -----------------------------------------
+def test_the_postmortem_is_filled_from_everything_recorded(world):
+    iid = world.declare(sev="sev2")
+    world.comment(iid, "/incident cmoc me\n/incident smoc @bob")
+    world.comment(iid, "/incident impact\nsegments: Enterprise and SMB\nregions: EMEA, AMER\n", who="bob")
+    world.comment(iid, "/incident tech-handoff\nworkaround: Sign in with a personal access token\n", who="carol")
+    world.comment(iid, "/incident resources\nrequest_type: Initial\namer: 4\nemea: 1\ntickets: 30\n", who="bob")
+    world.comment(iid, "/incident update\nsummary: narrowing\ntickets: 55\n")
+    source = world.state(iid).region
+    target = "EMEA" if source != "EMEA" else "APAC"
+    world.comment(iid, f"/incident handoff {target.lower()}\nsummary: handing over\n")
+    world.comment(iid, "/incident resolve\nsummary: rolled back\ntickets: 70\n")
+    pm = world.issue(world.state(iid).postmortem_iid)["description"]
+    assert "- Total tickets handled: 70\n" in pm
+    assert "highest ticket count reported during the incident: 70" in pm
+    assert "- Most affected customer segments: Enterprise and SMB\n" in pm
+    assert "- Geographic distribution: EMEA, AMER\n" in pm
+    assert "- Common workarounds provided: Sign in with a personal access token\n" in pm
+    assert "- Support resources utilized: AMER 4, EMEA 1 engineers (Initial) (roles: CMOC: @alice, SMOC: @bob)" in pm
+    timeline = pm.split("- Timeline:\n", 1)[1].split("\n\n", 1)[0]
+    assert [line.split(" UTC: ", 1)[1] for line in timeline.splitlines()] == [
+        "Detected", "Initial Status Update", "UPDATE #1", f"Handoff {source} -> {target}", "Resolved"]
+    # Only what nobody gave is missing.
+    missing = [line for line in pm.splitlines() if "_not provided_" in line]
+    assert missing == ["- Peak tickets per hour: _not provided_ (highest ticket count reported during the incident: 70)",
+                       "- Average response time: _not provided_"]
+
+
+def test_cmoc_activation_is_requested_by_the_commenter_by_default(world):
+    iid = world.declare()
+    world.comment(iid, "/incident activate-cmoc\ncriteria:\n  - several customers are affected\n", who="bob")
+    assert "**Requested By:** @bob" in world.reply(iid, "activate-cmoc")
+    world.comment(iid, "/incident activate-cmoc\nrequested_by: Dana (SMOC)\n", who="bob")
+    assert "**Requested By:** Dana (SMOC)" in world.reply(iid, "activate-cmoc")
