@@ -29,6 +29,8 @@ ROUTER = Router(
 
 # Verbs on a postmortem issue (no incident state there): process.run_command looks here first.
 POSTMORTEM_COMMANDS = CommandRegistry(postmortem.postmortem_commands)
+# What `help` lists on a postmortem: its own verbs, and help.
+POSTMORTEM_HELP = CommandRegistry(postmortem.postmortem_commands, info.help_commands)
 
 # Jobs with I/O that run after a handler's state is written, by name (Effects.followups).
 FOLLOWUPS: dict = dict(followups.JOBS)

@@ -119,7 +119,7 @@ def test_an_outsiders_title_ending_in_at_all_does_not_notify_everyone(world):
     # The title is in every template's heading: an outsider's issue, declared by a Developer.
     iid = world.create_issue(who="outsider", title="SSO down for @all.")
     world.comment(iid, "/incident declare sev2")
-    body = world.bot_notes(iid)[-1]["body"]
+    body = world.reply(iid, "initial")
     assert "SSO down" in body
     assert "all" not in gitlab_mentions(body)
 

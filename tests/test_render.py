@@ -388,7 +388,7 @@ def test_incident_context():
 
 def test_resolved_duration_stops_at_resolution():
     state = make_state(status="resolved", resolved_at=NOW - timedelta(hours=1))
-    assert incident_context(state, iid=1, title="t", now=NOW)["duration"] == "1 hours 5 minutes"
+    assert incident_context(state, iid=1, title="t", now=NOW)["duration"] == "1 hour 5 minutes"
     assert incident_context(state, iid=1, title="t", now=NOW)["status_text"] == "Resolved"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ..batch import guidance
 from ..cadence import current_region
 from ..fields import validate_fields
 from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply, Router
@@ -29,8 +30,8 @@ def open_incident(ctx: Context, severity: int, detected: datetime, fields: dict)
     state.next_update_due = next_update(ctx, state, fields)
     state.report_tickets(int_field(fields, "tickets", "customers"), internal_only=internal_only(ctx))
     reply = template_reply(ctx, "declare", state, fields, "initial")
-    reply.body += "\n\n---\n\n" + ctx.render("engagement_criteria.md.j2", roles=["cmoc", "smoc"])
-    return Effects(replies=[reply], state=state)
+    # The Initial Status Update is pasted to customers as it is: the team's guidance is a note of its own.
+    return Effects(replies=[reply, guidance(ctx.render, state)], state=state)
 
 
 @commands.command("declare", usage="declare [sev1|sev2|sev3]", needs_incident=False,
