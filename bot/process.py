@@ -14,8 +14,8 @@ import logging
 from datetime import datetime, timedelta
 
 from . import issue_claims
-from .batch import batches, merge
 from .access import actor_level, find_member, level_name
+from .batch import batches, merge
 from .commands import Command, parse_commands, with_fields
 from .config import Config
 from .events import Actor, Event, IssueEvent, NoteEvent

@@ -64,7 +64,8 @@ def rebuild_state(issue: Issue, notes: list[Note], cfg: Config, bot_username: st
             state.update_count = max(state.update_count, int(n) if n.isdigit() else 0)
             state.last_update_at = at
         elif kind == "role":  # one reply may carry several changes: role=cmoc,smoc user=alice,bob
-            for role, user in zip(mark.get("role", "").split(","), mark.get("user", "-").split(",")):
+            pairs = zip(mark.get("role", "").split(","), mark.get("user", "-").split(","), strict=False)
+            for role, user in pairs:
                 if role not in ROLES:
                     continue
                 if user == "-":

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from test_postmortem_flow import resolved_incident
+
 from bot.markers import parse_note_marker
 from bot.render import Renderer
 from bot.timeutil import format_duration
-from test_postmortem_flow import resolved_incident
 
 GUIDANCE = ("Engage the", "several customers are affected", "- [ ]", "release criteria")
 
