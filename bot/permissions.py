@@ -1,8 +1,9 @@
 """Issue events that stand for commands obey the same access level as the commands.
 
-Adding the incident or a severity label, closing an incident, adding action items to a postmortem and
-closing a follow-up are `declare`, `severity`, `resolve`, `actions` by other means. Below the level the
-bot does not act: it undoes what it can (removes the labels, reopens the issue) and says why in one note,
+Adding the incident, a severity or a status label, closing or reopening an incident, adding or ticking
+action items in a postmortem and closing a follow-up are `declare`, `severity`, `mitigate`/`resolve`,
+`reopen`, `actions` by other means; taking the incident label off stops the tracking. Below the level the
+bot does not act: it undoes what it can (puts the labels back, reopens or closes the issue) and says why in one note,
 found again by its marker on a repeated delivery. An event the bot would not act on anyway is ignored
 quietly, so a Reporter editing a postmortem's prose or relabelling a resolved incident hears nothing.
 """
