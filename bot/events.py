@@ -53,6 +53,9 @@ class IssueEvent:
     reopened: bool = False
     kind: str = "issue"
     description_changed: bool = False
+    labels_removed: frozenset[str] = frozenset()
+    # Set when GitLab confirms an edit: the edit changed a task item's box (GitLab's system note says so).
+    checklist_changed: bool = False
 
     @property
     def object_id(self) -> int | None:
@@ -98,8 +101,9 @@ def event_to_dict(event: IssueEvent | NoteEvent) -> dict:
     for name in _TIMES:
         if data.get(name) is not None:
             data[name] = data[name].isoformat()
-    if "labels_added" in data:
-        data["labels_added"] = sorted(data["labels_added"])
+    for name in ("labels_added", "labels_removed"):
+        if name in data:
+            data[name] = sorted(data[name])
     return data
 
 
@@ -111,7 +115,8 @@ def event_from_dict(data: dict) -> IssueEvent | NoteEvent:
         if data.get(name) is not None:
             data[name] = datetime.fromisoformat(data[name])
     if data["kind"] == "issue":
-        return IssueEvent(**dict(data, labels_added=frozenset(data["labels_added"])))
+        return IssueEvent(**dict(data, labels_added=frozenset(data["labels_added"]),
+                                 labels_removed=frozenset(data.get("labels_removed", ()))))
     return NoteEvent(**data)
 
 
@@ -222,11 +227,12 @@ def parse_issue_event(event: str, payload: dict) -> IssueEvent:
     changes = changes if isinstance(changes, dict) else {}
 
     added: set[str] = set()
+    removed: set[str] = set()
     label_change = _changed(changes, "labels")
     if label_change:
         prev = set(_label_titles(label_change[0], "changes.labels.previous") or ())
         cur = set(_label_titles(label_change[1], "changes.labels.current") or ())
-        added = cur - prev
+        added, removed = cur - prev, prev - cur
     elif action == "open":
         added = set(issue.labels)  # labels given at creation count as added
 
@@ -240,6 +246,7 @@ def parse_issue_event(event: str, payload: dict) -> IssueEvent:
         action=action,
         updated_at=_time(attrs.get("updated_at"), "object_attributes.updated_at"),
         labels_added=frozenset(added),
+        labels_removed=frozenset(removed),
         closed=closed and not reopened,
         reopened=reopened,
         description_changed=action != "open" and _changed(changes, "description") is not None,

@@ -97,7 +97,7 @@ class IssueWriter:
         if key in self.existing_keys():
             return False
         body = reply.body.rstrip() + "\n\n" + marker(reply.kind, key, reply.n, **reply.extra)
-        self.gl.create_note(self.issue.project_id, self.issue.iid, body, internal=internal)
+        self.gl.create_note(self.issue.project_id, self.issue.iid, body, internal=internal or reply.internal)
         self._keys.add(key)
         return True
 
@@ -108,10 +108,10 @@ class IssueWriter:
                                "region": effects.state.region or "-"}
             self.post(reply, key if i == 0 else f"{key}.{i}", internal=internal)
         if effects.state is not None:
-            self.write_state(effects.state, key, close=effects.close)
+            self.write_state(effects.state, key, close=effects.close, reopen=effects.reopen)
 
     def write_state(self, state: IncidentState, key: str | None, *, close: bool = False,
-                    reread: bool = True) -> None:
+                    reread: bool = True, reopen: bool = False) -> None:
         """Write the block, labels and assignees on the issue as it is now. GitLab has no conditional
         update and `description`/`assignee_ids` replace: a person may have edited the issue while the
         bot posted its notes, so read it again (unless the caller just did) and change only our part."""
@@ -142,6 +142,8 @@ class IssueWriter:
             changes["assignee_ids"] = wanted
         if close and self.issue.state == "opened":
             changes["state_event"] = "close"
+        elif reopen and self.issue.state == "closed":
+            changes["state_event"] = "reopen"
         self.issue = self.gl.update_issue(self.issue.project_id, self.issue.iid, **changes)
         self.holders = set(role_holder_ids(state))
 

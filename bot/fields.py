@@ -225,6 +225,7 @@ VERB_FIELDS: dict[str, tuple[Field, ...]] = {
     "imoc": (),
     "status": (),
     "help": (),
+    "reopen": (),
 }
 
 # 8. Post-Incident Support Summary: filled by the bot on resolve; not a command verb, but its fields can

@@ -13,6 +13,7 @@ twice at once on one issue (the queue keeps one issue's deliveries in order).
   bot then appends ` → #iid` to that item's line and changes nothing else. Follow-ups carry a marker
   naming the postmortem and the item's key, found again the same way before creating.
 * `action_state`: a follow-up closed or reopened ticks or unticks its line in the postmortem.
+* `action_ticks`: the other way round: a person ticked or unticked a line, its follow-up closes or reopens.
 * `postmortem_status`: `/incident status` on a postmortem: its action items, open, overdue and done.
 
 Reads and writes per flow are listed in tests/test_postmortem_flow.py (test_api_calls_per_flow).
@@ -228,6 +229,25 @@ def action_state(d: "Delivery", key: str) -> None:
         d.gl.update_issue(pm.project_id, pm.iid, description=text)
 
 
+# -- a line ticked or unticked in the postmortem -------------------------------------------------
+def action_ticks(d: "Delivery", key: str) -> None:
+    """Close the follow-ups whose lines are ticked, reopen those unticked. Only the bot's own follow-ups of
+    this postmortem (one listing gives their states); their close and reopen come back as the bot's own
+    changes, which tick nothing again."""
+    if not _is_postmortem(d):
+        return
+    pm, gl = d.issue, d.gl
+    wanted = {i.issue_iid: i.done for i in parse_actions(pm.description) if i.issue_iid is not None}
+    for issue in own_issues(d, pm.project_id, d.cfg.labels["postmortem_action"], pm.created_at):
+        ref = action_of(issue.description)
+        done = wanted.get(issue.iid)
+        if done is None or not ref or ref[:2] != (pm.project_id, pm.iid):
+            continue
+        if done != (issue.state == "closed"):
+            gl.update_issue(pm.project_id, issue.iid, state_event="close" if done else "reopen")
+            log.info("follow-up #%s %s from postmortem #%s", issue.iid, "closed" if done else "reopened", pm.iid)
+
+
 # -- /incident status on a postmortem ------------------------------------------------------------
 def postmortem_status(d: "Delivery", key: str) -> None:
     pm = d.issue
@@ -244,5 +264,6 @@ JOBS = {
     "postmortem_actions": sync_actions,
     "postmortem_actions_reply": sync_actions_reply,
     "action_state": action_state,
+    "action_ticks": action_ticks,
     "postmortem_status": postmortem_status,
 }

@@ -39,15 +39,16 @@ class Records:
     notes: list[Note] | None = None  # the newest first
 
 
-LABEL_TRIGGERS = {"incident_labeled", "severity_labeled"}
+LABEL_TRIGGERS = {"incident_labeled", "severity_labeled", "status_labeled"}
+UNLABEL_TRIGGERS = {"incident_unlabeled"}
 
 
 def reads_needed(triggers: list[str]) -> set[str]:
     """Which records the triggers need besides the issue: label_events, state_events, notes."""
     needed = set()
-    if LABEL_TRIGGERS & set(triggers):
+    if (LABEL_TRIGGERS | UNLABEL_TRIGGERS) & set(triggers):
         needed.add("label_events")
-    if {"closed", "action_state"} & set(triggers):
+    if {"closed", "reopened", "action_state"} & set(triggers):
         needed.add("state_events")
     if "postmortem_edited" in triggers:
         needed.add("notes")
@@ -64,8 +65,10 @@ def _newest(events: list[ResourceEvent], match) -> ResourceEvent | None:
 
 
 def _labels_of(trigger: str, cfg: Config) -> set[str]:
-    if trigger == "incident_labeled":
+    if trigger in ("incident_labeled", "incident_unlabeled"):
         return {cfg.labels["incident"]}
+    if trigger == "status_labeled":
+        return {cfg.labels["status"][s] for s in ("mitigated", "resolved")}
     return set(cfg.labels["severity"].values())
 
 
@@ -85,6 +88,20 @@ def _label_claim(event: IssueEvent, trigger: str, rec: Records, cfg: Config) -> 
     confirmed = frozenset(label for label in event.labels_added if label in rec.issue.labels
                           and (e := newest_add(label)) is not None and e.user["id"] == newest.user["id"])
     return _with(event, newest.user, newest.created_at, labels_added=confirmed), ""
+
+
+def _unlabel_claim(event: IssueEvent, trigger: str, rec: Records, cfg: Config) -> tuple[IssueEvent | None, str]:
+    """A label taken off: the issue no longer carries it, and GitLab's newest event for it is a removal."""
+    gone = {label for label in event.labels_removed & _labels_of(trigger, cfg) if label not in rec.issue.labels}
+    if not gone:
+        return None, "the issue still carries the label the payload says was removed"
+    removals = [e for label in gone
+                if (e := _newest(rec.label_events or [], lambda e, label=label: e.label == label)) is not None
+                and e.action == "remove" and e.user]
+    if not removals:
+        return None, "GitLab has no record of who removed the label"
+    newest = max(removals, key=lambda e: e.id)
+    return _with(event, newest.user, newest.created_at, labels_removed=frozenset(gone)), ""
 
 
 def _state_claim(event: IssueEvent, closed: bool, rec: Records) -> tuple[IssueEvent | None, str]:
@@ -115,7 +132,8 @@ def _edit_claim(event: IssueEvent, rec: Records, bot_id: int | None) -> tuple[Is
     last = max(edits, key=lambda n: n.id) if edits else None
     if last is None or last.author_id is None:
         return None, "GitLab has no record of who changed the description"
-    return _with(event, {"id": last.author_id, "username": last.author}, last.created_at), ""
+    return _with(event, {"id": last.author_id, "username": last.author}, last.created_at,
+                 checklist_changed=last.body.startswith(CHECKLIST_NOTE)), ""
 
 
 def _with(event: IssueEvent, user: dict, at: datetime | None, **changes) -> IssueEvent:
@@ -129,6 +147,10 @@ def confirm(event: IssueEvent, triggers: list[str], rec: Records, cfg: Config,
     for trigger in triggers:
         if trigger in LABEL_TRIGGERS:
             confirmed, why = _label_claim(event, trigger, rec, cfg)
+        elif trigger in UNLABEL_TRIGGERS:
+            confirmed, why = _unlabel_claim(event, trigger, rec, cfg)
+        elif trigger == "reopened":
+            confirmed, why = _state_claim(event, False, rec)
         elif trigger == "closed" or (trigger == "action_state" and event.closed):
             confirmed, why = _state_claim(event, True, rec)
         elif trigger == "action_state":
@@ -155,4 +177,5 @@ def by_actor(confirmed: list[Confirmed]) -> list[list[Confirmed]]:
 def merged(group: list[Confirmed]) -> IssueEvent:
     """One event for a group (a refusal names and undoes them together): every confirmed label."""
     labels = frozenset().union(*(c.event.labels_added for c in group))
-    return dataclasses.replace(group[0].event, labels_added=labels)
+    removed = frozenset().union(*(c.event.labels_removed for c in group))
+    return dataclasses.replace(group[0].event, labels_added=labels, labels_removed=removed)

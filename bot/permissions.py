@@ -1,8 +1,9 @@
 """Issue events that stand for commands obey the same access level as the commands.
 
-Adding the incident or a severity label, closing an incident, adding action items to a postmortem and
-closing a follow-up are `declare`, `severity`, `resolve`, `actions` by other means. Below the level the
-bot does not act: it undoes what it can (removes the labels, reopens the issue) and says why in one note,
+Adding the incident, a severity or a status label, closing or reopening an incident, adding or ticking
+action items in a postmortem and closing a follow-up are `declare`, `severity`, `mitigate`/`resolve`,
+`reopen`, `actions` by other means; taking the incident label off stops the tracking. Below the level the
+bot does not act: it undoes what it can (puts the labels back, reopens or closes the issue) and says why in one note,
 found again by its marker on a repeated delivery. An event the bot would not act on anyway is ignored
 quietly, so a Reporter editing a postmortem's prose or relabelling a resolved incident hears nothing.
 """
@@ -43,14 +44,22 @@ def undo(d: "IncidentSession", event: IssueEvent, refused: list[str]) -> tuple[d
         if remove:
             changes["remove_labels"] = remove
             said.append("removed " + " ".join(f"~\"{label}\"" for label in remove))
-    elif "severity_labeled" in refused and d.state is not None:
+    elif {"severity_labeled", "status_labeled"} & set(refused) and d.state is not None:
         add, remove = label_changes(issue.labels, d.state, cfg)
         if add or remove:
             changes.update({"add_labels": add, "remove_labels": remove})
             said.append("put the labels back as the incident has them")
+    if "incident_unlabeled" in refused:
+        back = sorted(event.labels_removed - set(issue.labels))
+        if back:
+            changes["add_labels"] = sorted(set(changes.get("add_labels", [])) | set(back))
+            said.append("put back " + " ".join(f"~\"{label}\"" for label in back))
     if "closed" in refused and issue.state == "closed":
         changes["state_event"] = "reopen"
         said.append("reopened the issue")
+    elif "reopened" in refused and issue.state == "opened":
+        changes["state_event"] = "close"
+        said.append("closed the issue again")
     return changes, said
 
 

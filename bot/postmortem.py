@@ -75,10 +75,37 @@ def support_summary(state: IncidentState) -> dict:
         "handoffs_internal": sum(1 for h in state.handoffs if h.get("internal")),
         "resources": [f"{role.upper()}: @{state.roles[role].username}"
                       for role in ROLES if role in state.roles],
+        "total_tickets": state.tickets,  # the resolve's total when it gave one, else the last count reported
+        "timeline": timeline(state),
+        # What impact reports, the technical handoff and resource allocations recorded.
+        **{kind: list(texts) for kind, texts in state.findings.items() if texts},
+        "findings_internal_only": "findings" in state.internal_only,
     }
     if not state.updates:
         summary["updates_on_time"] = None
     return summary
+
+
+def timeline(state: IncidentState) -> list[str]:
+    """The incident's moments in time order: detection, the first update, each update and handoff, and
+    mitigation, resolution and reopening. Handoffs only internal notes hold stay out."""
+    moments: list[tuple[datetime, str]] = []
+
+    def add(at, what: str) -> None:
+        at = _at(at)
+        if at is not None:
+            moments.append((at, what))
+
+    add(state.detected_at, "Detected")
+    add(state.initial_update_at, "Initial Status Update")
+    for u in state.updates:
+        add(u.get("at"), f"UPDATE #{u.get('n')}" + ("" if on_time(u) else " (late)"))
+    for h in state.handoffs:
+        if not h.get("internal"):
+            add(h.get("at"), f"Handoff {h.get('from') or '?'} -> {h.get('to') or '?'}")
+    for m in state.timeline:
+        add(m.get("at"), (m.get("what") or "").capitalize())
+    return [f"{human(at)}: {what}" for at, what in sorted(moments, key=lambda m: m[0])]
 
 
 def postmortem_assignee(state: IncidentState) -> str | None:

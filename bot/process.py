@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from . import guidance, issue_claims
 from .access import actor_level, find_member, level_name
+from .batch import batches, merge
 from .commands import Command, parse_commands, with_fields
 from .config import Config
 from .events import Actor, Event, IssueEvent, NoteEvent
@@ -227,14 +228,23 @@ def process_note_event(event: NoteEvent, services: Services, event_uuid: str | N
         d.remember_member(author.username, Role(author.username, author.id))
     for name, member in zip(names, members, strict=True):
         d.remember_member(name, member)
-    for cmd in commands:
-        key = f"note-{note.id}-{cmd.index}"
-        if d.state is not None and d.state.was_handled(key):
-            d.resume(key)
+    for group in batches([c.verb for c in commands]):  # a run of role commands gets one reply
+        keys = [f"note-{note.id}-{commands[i].index}" for i in group]
+        if d.state is not None and d.state.was_handled(keys[0]):
+            d.resume(keys[0])
             continue
-        with log_context(command=_loggable(cmd.verb)):
-            d.apply(run_command(d, cmd, author.username), key, internal=note.internal)
-            log.info("command %s handled", _loggable(cmd.verb))
+        results = []
+        for i in group:
+            with log_context(command=_loggable(commands[i].verb)):
+                results.append(run_command(d, commands[i], author.username))
+                log.info("command %s handled", _loggable(commands[i].verb))
+            if len(group) > 1 and results[-1].state is not None:
+                d.state = results[-1].state  # the next command of the group sees this one's change
+        effects = results[0] if len(group) == 1 else merge(results, d.render)
+        for key in keys[1:]:
+            if effects.state is not None:
+                effects.state.mark_handled(key)
+        d.apply(effects, keys[0], internal=note.internal)
     return "handled: " + ", ".join(_loggable(c.verb) for c in commands)
 
 

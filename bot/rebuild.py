@@ -72,12 +72,15 @@ def rebuild_state(issue: Issue, notes: list[Note], cfg: Config, bot_username: st
             n = mark.get("n", "")
             state.update_count = max(state.update_count, int(n) if n.isdigit() else 0)
             state.last_update_at = at
-        elif kind == "role" and mark.get("role") in ROLES:
-            user = mark.get("user", "-")
-            if user == "-":
-                state.roles.pop(mark["role"], None)
-            elif valid_username(user):
-                state.roles[mark["role"]] = Role(user, ids.get(user))
+        elif kind == "role":  # one reply may carry several changes: role=cmoc,smoc user=alice,bob
+            pairs = zip(mark.get("role", "").split(","), mark.get("user", "-").split(","), strict=False)
+            for role, user in pairs:
+                if role not in ROLES:
+                    continue
+                if user == "-":
+                    state.roles.pop(role, None)
+                elif valid_username(user):
+                    state.roles[role] = Role(user, ids.get(user))
         elif kind == "mitigated":
             state.mitigated_at = at
         elif kind == "resolved":

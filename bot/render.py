@@ -191,6 +191,19 @@ def f_checkbox_item(value: Any) -> str:
     return re.sub(r"^(?:[-*]\s*)?\[[ xX]?\]\s*", "", text)
 
 
+def f_plural(value: Any, word: str) -> str:
+    """"1 minute", "5 minutes"; a count nobody gave is ``_not provided_ minutes``."""
+    if _missing(value):
+        return f"{NOT_PROVIDED} {word}s"
+    return f"{_text(value)} {word}" + ("" if str(value).strip() == "1" else "s")
+
+
+def f_and_list(values: Any) -> str:
+    """"CMOC", "CMOC and SMOC", "CMOC, SMOC and IMOC"."""
+    items = [_text(v) for v in (values or []) if not _missing(v)]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
     "given": f_given,
     "neutral": f_neutral,
@@ -204,6 +217,8 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "sentence": f_sentence,
     "role": f_role,
     "checkbox_item": f_checkbox_item,
+    "plural": f_plural,
+    "and_list": f_and_list,
 }
 
 

@@ -32,6 +32,7 @@ class Reply:
     body: str
     n: int | None = None
     extra: dict = field(default_factory=dict)  # more marker fields (role=cmoc user=alice)
+    internal: bool = False  # guidance for the team (criteria, checklists): an internal note, whatever the command
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Effects:
     replies: list[Reply] = field(default_factory=list)
     state: IncidentState | None = None  # the new state; None leaves the issue untouched
     close: bool = False
+    reopen: bool = False
     # Named follow-up jobs with I/O that run after the state is written (e.g. "postmortem").
     followups: list[str] = field(default_factory=list)
 

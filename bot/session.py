@@ -25,7 +25,7 @@ from .routing import Context, Effects, Reply
 from .state import BlockError, IncidentState, Role, UnverifiedState, read_block, state_scope
 from .statekey import ensure_state_key
 from .timeutil import utcnow
-from .wiring import COMMANDS, FOLLOWUPS
+from .wiring import COMMANDS, FOLLOWUPS, POSTMORTEM_HELP
 
 # Room a block takes at most (the table and the signed state with its capped lists), with a margin.
 BLOCK_ROOM = 32 * 1024
@@ -127,8 +127,11 @@ class IncidentSession:
                        author=self.issue.author.get("username"), state=self.state, actor=actor,
                        now=self.now, lookup_member=self.lookup_member, labels=tuple(self.issue.labels),
                        confidential=self.issue.confidential, internal=self.internal,
-                       description=self.issue.description, issue_state=self.issue.state, commands=COMMANDS,
-                       event_at=self.event_at)
+                       description=self.issue.description, issue_state=self.issue.state,
+                       commands=POSTMORTEM_HELP if self._postmortem() else COMMANDS, event_at=self.event_at)
+
+    def _postmortem(self) -> bool:
+        return self.state is None and self.cfg.labels["postmortem"] in self.issue.labels
 
     def apply(self, effects: Effects, key: str, *, internal: bool = False) -> None:
         if self.rebuilt:

@@ -18,6 +18,7 @@ from typing import Any
 from .markers import BEGIN, END, LEAD, SIG_PREFIX, STATE_PREFIX, STATE_SUFFIX
 from .state_schema import (
     CHECKS,
+    FINDINGS_KEEP,
     HANDLED_KEEP,
     ROLES,
     SEVERITIES,
@@ -63,6 +64,10 @@ class IncidentState:
     mitigated_at: datetime | None = None
     resolved_at: datetime | None = None
     postmortem_iid: int | None = None
+    # Moments besides updates and handoffs, for the postmortem's timeline: {"at", "what"} ("reopened", ...).
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    # What reports recorded for the postmortem: kind (segments, regions, workarounds, allocations) -> texts.
+    findings: dict[str, list[str]] = field(default_factory=dict)
     reminders: dict[str, str] = field(default_factory=dict)  # reminder key -> when it was sent (ISO)
     handled: list[str] = field(default_factory=list)  # command keys already applied (repeat deliveries)
 
@@ -91,6 +96,23 @@ class IncidentState:
     def record_handoff(self, source: str | None, target: str, at: str | None, *, internal_only: bool = False) -> None:
         # An internal handoff is counted, not described: the postmortem says how many stay internal.
         self.handoffs.append({"internal": True} if internal_only else {"from": source, "to": target, "at": at})
+
+    def record_moment(self, at: datetime | None, what: str) -> None:
+        self.timeline.append({"at": iso(at), "what": what[:200]})
+        del self.timeline[:-100]
+
+    def record_finding(self, kind: str, text: str | None, *, internal_only: bool = False) -> None:
+        """Keep a report's text for the postmortem (not what only an internal note of a public issue gave)."""
+        if not text or not text.strip():
+            return
+        if internal_only:
+            self.note_internal("findings")
+            return
+        texts = self.findings.setdefault(kind, [])
+        text = " ".join(text.split())[:200]
+        if text not in texts:
+            texts.append(text)
+            del texts[:-FINDINGS_KEEP]
 
     def note_internal(self, fact: str) -> None:
         if fact not in self.internal_only:

@@ -23,7 +23,12 @@ SEVERITIES = (1, 2, 3)
 HANDLED_KEEP = 200
 
 # Facts that may be recorded as "given only in internal notes" (their values never enter the block).
-INTERNAL_FACTS = ("tickets",)
+INTERNAL_FACTS = ("tickets", "findings")
+
+# What reports recorded for the postmortem (impact reports, the technical handoff, resource allocations):
+# each kind keeps its last FINDINGS_KEEP distinct texts, each at most 200 characters.
+FINDING_KINDS = ("segments", "regions", "workarounds", "allocations")
+FINDINGS_KEEP = 10
 
 TIME_FIELDS = ("detected_at", "initial_update_at", "last_update_at", "next_update_due", "mitigated_at",
                "resolved_at", "region_since")
@@ -148,6 +153,14 @@ def _handled(value: Any, name: str) -> list[str]:
     return list(value[-HANDLED_KEEP:])
 
 
+def _findings(value: Any, name: str) -> dict[str, list[str]]:
+    if not isinstance(value, dict) or not all(
+            kind in FINDING_KINDS and isinstance(texts, list) and len(texts) <= FINDINGS_KEEP
+            and all(isinstance(t, str) and len(t) <= 200 for t in texts) for kind, texts in value.items()):
+        raise ValueError(f"{name} must map {', '.join(FINDING_KINDS)} to short lists of text")
+    return {kind: list(texts) for kind, texts in value.items()}
+
+
 def _internal_only(value: Any, name: str) -> list[str]:
     if not isinstance(value, list) or not all(fact in INTERNAL_FACTS for fact in value):
         raise ValueError(f"{name} must list facts given only in internal notes")
@@ -164,6 +177,8 @@ CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "update_count": _int,
     "updates": _records("n", "at", "due"),
     "handoffs": _records("from", "to", "at", "internal"),
+    "timeline": _records("at", "what"),
+    "findings": _findings,
     "tickets": _opt_int(0),
     "peak_tickets": _opt_int(0),
     "postmortem_iid": _opt_int(1),

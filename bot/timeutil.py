@@ -154,7 +154,7 @@ def short_duration(delta: timedelta) -> str:
 
 
 def format_duration(delta: timedelta) -> str:
-    """'X hours Y minutes', as the framework writes it."""
+    """'X hours Y minutes', as the framework writes it ('1 hour 1 minute')."""
     minutes = max(0, int(delta.total_seconds() // 60))
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} hours {minutes} minutes"
+    return f"{hours} hour{'' if hours == 1 else 's'} {minutes} minute{'' if minutes == 1 else 's'}"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from . import followups
-from .handlers import declare, info, lifecycle, postmortem, reports, roles, severity, updates
+from .handlers import declare, info, labels, lifecycle, postmortem, reports, roles, severity, updates
 from .routing import CommandRegistry, Router
 
 # Every handler module, in the order its commands appear in `help`.
-HANDLER_MODULES = (declare, severity, roles, updates, reports, lifecycle, info, postmortem)
+HANDLER_MODULES = (declare, severity, roles, updates, reports, lifecycle, labels, info, postmortem)
 
 COMMANDS = CommandRegistry(
     declare.commands,
@@ -23,11 +23,14 @@ ROUTER = Router(
     declare.router,
     severity.router,
     lifecycle.router,
+    labels.router,
     postmortem.router,
 )
 
 # Verbs on a postmortem issue (no incident state there): process.run_command looks here first.
 POSTMORTEM_COMMANDS = CommandRegistry(postmortem.postmortem_commands)
+# What `help` lists on a postmortem: its own verbs, and help.
+POSTMORTEM_HELP = CommandRegistry(postmortem.postmortem_commands, info.help_commands)
 
 # Jobs with I/O that run after a handler's state is written, by name (Effects.followups).
 FOLLOWUPS: dict = dict(followups.JOBS)

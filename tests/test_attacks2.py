@@ -119,19 +119,14 @@ def test_an_outsiders_title_ending_in_at_all_does_not_notify_everyone(world):
     # The title is in every template's heading: an outsider's issue, declared by a Developer.
     iid = world.create_issue(who="outsider", title="SSO down for @all.")
     world.comment(iid, "/incident declare sev2")
-    body = world.bot_notes(iid)[-1]["body"]
+    body = world.reply(iid, "initial")
     assert "SSO down" in body
     assert "all" not in gitlab_mentions(body)
 
 
-# -- 5. A Reporter's status label or reopen is neither refused nor undone -------------------------------
-# DESIGN.md: adding a status label and reopening stand for commands (`mitigate`/`resolve`, and taking a
-# resolution back), so below the level the bot refuses and undoes them. Only the incident and severity
-# labels and a close are triggers (bot/issue_claims.py LABEL_TRIGGERS, bot/handlers): a Reporter marks an
-# active SEV1 resolved for everyone reading the labels (boards, lists, the scheduled job's filters), or
-# reopens a resolved incident, and the bot says nothing and leaves it so.
-@pytest.mark.xfail(strict=True, reason="open: status labels and reopen set by hand are not triggers yet "
-                   "(issue 15 item 4); the block stays the truth and the labels follow it at the next write")
+# -- 5. A Reporter's status label or reopen is refused and undone ----------------------------------------
+# DESIGN.md: adding a status label and reopening stand for commands (`mitigate`/`resolve`, `reopen`), so
+# below the level the bot refuses and undoes them (bot/handlers/labels.py, lifecycle.py).
 def test_a_reporters_status_label_is_refused_and_undone(world):
     iid = world.declare()
     labels = [label for label in world.issue(iid)["labels"] if not label.startswith("incident::")]
@@ -140,8 +135,6 @@ def test_a_reporters_status_label_is_refused_and_undone(world):
     assert "incident::resolved" not in issue["labels"] and "incident::active" in issue["labels"]
 
 
-@pytest.mark.xfail(strict=True, reason="open: status labels and reopen set by hand are not triggers yet "
-                   "(issue 15 item 4); the block stays the truth and the labels follow it at the next write")
 def test_a_reporters_reopen_of_a_resolved_incident_is_refused_and_undone(world):
     iid = world.declare()
     world.comment(iid, "/incident resolve\nsummary: rolled back\n")

@@ -220,7 +220,7 @@ def test_declared_through_the_bot_then_left_alone_is_reminded(world, run, monkey
     assert row["reminded"] == ["overdue"]
     assert reminder_notes(world, iid)[0]["body"].startswith("@alice ")  # the declarer (author), no CMOC
     assert world.state(iid).update_count == state.update_count  # the rest of the state is untouched
-    assert world.kinds(iid) == ["initial", "reminder"]
+    assert world.kinds(iid) == ["initial", "guidance", "reminder"]
 
 
 # -- response target --------------------------------------------------------------------------------

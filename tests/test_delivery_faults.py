@@ -66,7 +66,7 @@ def test_a_delivery_processed_twice_posts_each_note_once(world):
     for d in done:
         assert world.bot.queue.replay(d["id"])
     world.settle()
-    assert world.kinds(iid) == ["initial", "update", "role"]
+    assert world.kinds(iid) == ["initial", "guidance", "update", "role"]
     assert world.state(iid).update_count == 1
 
 
@@ -108,7 +108,7 @@ def test_worker_killed_mid_delivery_then_restarted_posts_once(tmp_path):
             time.sleep(0.1)
         w.sb.wait_quiet(0.5, 20)
         assert w.state(iid).status == "active"
-        assert w.kinds(iid) == ["initial"]
+        assert w.kinds(iid) == ["initial", "guidance"]  # each posted once
     finally:
         worker.kill()
         w.sb.stop()

@@ -17,14 +17,17 @@ def test_declare_by_command_posts_initial_update_and_sets_labels(world):
     assert (state.status, state.severity, state.update_count) == ("active", 1, 0)
     assert {"incident", "severity::1", "incident::active"} <= labels(world, iid)
     assert any(label.startswith("region::") for label in labels(world, iid))
-    body = world.last_reply(iid)
+    body = world.reply(iid, "initial")
     assert body.startswith(f"## Incident #{iid} - SSO logins failing\n")
     assert "**Severity:** SEV1" in body and "SSO fails" in body and "- paging infra" in body
     assert "_not provided_" in body  # services nobody gave
-    assert "several customers" in body.lower()  # the CMOC engagement criteria
+    # The Initial Status Update is pasted to customers as it is: the engagement criteria are an internal note.
+    assert "several customers" not in body.lower()
+    guidance = world.bot_notes(iid)[-1]
+    assert "several customers" in guidance["body"].lower() and guidance["internal"] is True
     due = state.next_update_due - state.last_update_at
     assert due == timedelta(minutes=10)
-    assert world.kinds(iid) == ["initial"]
+    assert world.kinds(iid) == ["initial", "guidance"]
     # The text outside the bot's block is untouched.
     assert world.issue(iid)["description"].endswith("Reported by customers.")
 
@@ -35,7 +38,7 @@ def test_declare_by_label_uses_label_time_and_severity(world):
     assert state.severity == 2 and state.status == "active"
     created = world.issue(iid)["created_at"]
     assert abs((state.detected_at - __import__("bot.timeutil").timeutil.parse_time(created)).total_seconds()) < 2
-    assert world.kinds(iid) == ["initial"]
+    assert world.kinds(iid) == ["initial", "guidance"]
 
 
 def test_roles_assign_release_and_assignees_on_free(world):
@@ -112,7 +115,7 @@ def test_report_templates(world, verb, heading):
     iid = world.declare()
     world.comment(iid, f"/incident {verb}\nsummary: something\n" if verb not in ("resources", "activate-cmoc")
                   else f"/incident {verb}\n")
-    assert f"## Incident #{iid} - SSO logins failing - {heading}" in world.last_reply(iid)
+    assert f"## Incident #{iid} - SSO logins failing - {heading}" in world.reply(iid, verb)
 
 
 def test_mitigate_then_resolve_closes_the_issue(world):
@@ -208,7 +211,7 @@ def test_person_text_cannot_run_quick_actions(world):
     issue = world.issue(iid)
     assert issue["state"] == "opened" and "hacked" not in issue["labels"]
     assert not [q for q in world.sb.quick_actions if q["user"] == "incident-bot"]
-    assert "\\/close" in world.last_reply(iid)
+    assert "\\/close" in world.reply(iid, "initial")
 
 
 def test_internal_note_gets_internal_reply(world):
@@ -268,4 +271,4 @@ def test_bot_ignores_its_own_events(world):
     iid = world.declare()
     world.comment(iid, "/incident update\nsummary: still failing")
     # Every bot note and label change came back as a webhook; none produced another reply.
-    assert world.kinds(iid) == ["initial", "update"]
+    assert world.kinds(iid) == ["initial", "guidance", "update"]

@@ -165,7 +165,11 @@ def test_support_summary_maths():
     assert s == {"detected": "2026-11-27 09:55 UTC", "resolved": "2026-11-27 12:00 UTC",
                  "duration": "2 hours 5 minutes", "time_to_first_update": "0 hours 6 minutes",
                  "updates_total": 3, "updates_on_time": 2, "peak_tickets": 57, "tickets_internal_only": False,
-                 "handoffs": ["AMER -> EMEA at 2026-11-27 11:00 UTC"], "handoffs_internal": 0, "resources": ["CMOC: @alice", "SMOC: @bob"]}
+                 "handoffs": ["AMER -> EMEA at 2026-11-27 11:00 UTC"], "handoffs_internal": 0, "resources": ["CMOC: @alice", "SMOC: @bob"],
+                 "total_tickets": None, "findings_internal_only": False,
+                 "timeline": ["2026-11-27 09:55 UTC: Detected", "2026-11-27 10:01 UTC: Initial Status Update",
+                              "2026-11-27 10:15 UTC: UPDATE #1", "2026-11-27 10:35 UTC: UPDATE #2 (late)",
+                              "2026-11-27 10:45 UTC: UPDATE #3", "2026-11-27 11:00 UTC: Handoff AMER -> EMEA"]}
     assert postmortem_assignee(state) == "smoc"
     del state.roles["smoc"]
     assert postmortem_assignee(state) == "cmoc"

@@ -32,13 +32,14 @@ def test_a_command_reads_issue_note_and_level_at_once_then_replies_then_writes(w
     reads = [c for c in calls if c["method"] == "GET" and c["started"] < writes[0]["started"]]
     reread = [c for c in calls if c["method"] == "GET" and c["started"] >= writes[0]["started"]]
     assert [c["path"].rsplit("/", 1)[-1] for c in reread] == [str(iid)]
-    assert writes[0]["ts"] <= reread[0]["started"] and reread[0]["ts"] <= writes[1]["started"]
+    assert writes[-2]["ts"] <= reread[0]["started"] and reread[0]["ts"] <= writes[-1]["started"]
     assert sorted(c["path"].rsplit("/", 2)[-2] for c in reads) == ["all", "issues", "notes"]
     assert not any(c["path"].endswith("/notes") for c in reads)  # no marker read on a first attempt
     # One round trip: every read started before any other read had been answered.
     assert max(c["started"] for c in reads) < min(c["ts"] for c in reads)
-    # Then the reply, then the description write.
-    assert [(c["method"], c["path"].rsplit("/", 1)[-1]) for c in writes] == [("POST", "notes"), ("PUT", str(iid))]
+    # Then the replies (the Initial Status Update, the team's guidance), then the description write.
+    assert [(c["method"], c["path"].rsplit("/", 1)[-1]) for c in writes] == [("POST", "notes"), ("POST", "notes"),
+                                                                          ("PUT", str(iid))]
     assert min(c["started"] for c in writes) >= max(c["ts"] for c in reads)
 
 

@@ -388,7 +388,7 @@ def test_incident_context():
 
 def test_resolved_duration_stops_at_resolution():
     state = make_state(status="resolved", resolved_at=NOW - timedelta(hours=1))
-    assert incident_context(state, iid=1, title="t", now=NOW)["duration"] == "1 hours 5 minutes"
+    assert incident_context(state, iid=1, title="t", now=NOW)["duration"] == "1 hour 5 minutes"
     assert incident_context(state, iid=1, title="t", now=NOW)["status_text"] == "Resolved"
 
 
@@ -544,4 +544,6 @@ def test_every_template_file_is_exercised():
                  "postmortem_owners.md.j2", "postmortem_status.md.j2"}
     expected |= {"postmortem_actions_capped.md.j2"}  # the action-item cap, in tests/test_stall.py
     expected |= {"description_too_long.md.j2"}  # no room for the block, in tests/test_attacks.py
+    # Reopening and labels set by hand, in tests/test_one_source.py.
+    expected |= {"reopened.md.j2", "untracked.md.j2", "tracked_again.md.j2", "label_refused.md.j2"}
     assert names == expected

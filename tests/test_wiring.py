@@ -35,7 +35,8 @@ def test_every_handler_module_is_wired():
 def test_triggers_are_declared_where_their_handlers_are():
     import pytest
 
-    assert wiring.ROUTER.triggers() == ["incident_labeled", "severity_labeled", "closed", "postmortem_edited",
+    assert wiring.ROUTER.triggers() == ["incident_labeled", "severity_labeled", "closed", "reopened",
+                                        "status_labeled", "incident_unlabeled", "postmortem_edited",
                                         "action_state"]
     for trigger in wiring.ROUTER.triggers():
         assert wiring.ROUTER.handlers(trigger) and wiring.ROUTER.stands_for(trigger)

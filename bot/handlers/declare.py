@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ..batch import guidance
 from ..cadence import current_region
 from ..fields import validate_fields
 from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply, Router
 from ..state import IncidentState
 from ..timeutil import format_duration, human, iso, parse_past
-from .common import int_field, internal_only, next_update, next_warning, parse_severity, template_reply, with_warnings
+from .common import (incident, int_field, internal_only, next_update, next_warning, parse_severity, template_reply,
+                     with_warnings)
 
 commands = CommandRegistry()
 router = Router()
@@ -34,8 +36,8 @@ def open_incident(ctx: Context, severity: int, detected: datetime, fields: dict)
     reply = with_warnings(template_reply(ctx, "declare", state, fields, "initial"),
                           [next_warning(ctx, state, state.next_update_due)])
     reply.extra["detected"] = iso(detected)  # a rebuilt state reads it back from the marker
-    reply.body += "\n\n---\n\n" + ctx.render("engagement_criteria.md.j2", roles=["cmoc", "smoc"])
-    return Effects(replies=[reply], state=state)
+    # The Initial Status Update is pasted to customers as it is: the team's guidance is a note of its own.
+    return Effects(replies=[reply, guidance(ctx.render, state)], state=state)
 
 
 @commands.command("declare", usage="declare [sev1|sev2|sev3]", needs_incident=False,
@@ -87,8 +89,12 @@ def incident_label_added(event, cfg) -> bool:
 
 @router.register("incident_labeled")
 def declare_from_label(ctx: Context, event) -> Effects:
-    """A person added the incident label: detected when the label was added."""
+    """A person added the incident label: detected when the label was added. On an incident whose label
+    was taken off, it is tracked again."""
     if ctx.state is not None:
-        return Effects()
+        if ctx.state.status == "resolved":
+            return Effects()
+        body = ctx.render("tracked_again.md.j2", incident=incident(ctx, ctx.state), by=event.actor.username)
+        return Effects([Reply("tracked", body)], ctx.new_state())
     severity = severity_from_labels(ctx) or ctx.cfg.default_severity
     return open_incident(ctx, severity, event.updated_at or ctx.now, validate_fields("declare", {}))

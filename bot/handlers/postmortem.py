@@ -35,7 +35,8 @@ def postmortem_status(ctx: Context, args: tuple[str, ...], fields: dict) -> Effe
     return Effects(followups=["postmortem_status"])
 
 
-@router.trigger("postmortem_edited", stands_for="opening follow-up issues (new action items)")
+@router.trigger("postmortem_edited",
+                stands_for="opening, closing or reopening follow-up issues (editing action items)")
 def postmortem_description_changed(event, cfg) -> bool:
     """A person's edit of a postmortem may add action items."""
     return event.description_changed and cfg.labels["postmortem"] in event.issue.labels
@@ -49,10 +50,17 @@ def followup_closed_or_reopened(event, cfg) -> bool:
 
 @router.register("postmortem_edited")
 def postmortem_edited(ctx: Context, event) -> Effects:
-    """A person edited a postmortem's description: new action items get follow-up issues."""
-    if not is_postmortem(ctx) or not any(i.issue_iid is None and not i.done for i in parse_actions(ctx.description)):
+    """A person edited a postmortem's description: new action items get follow-up issues, and a ticked
+    (or unticked) line closes (or reopens) its follow-up, as GitLab's checklist system note says."""
+    if not is_postmortem(ctx):
         return Effects()
-    return Effects(followups=["postmortem_actions"])
+    items = parse_actions(ctx.description)
+    jobs = []
+    if any(i.issue_iid is None and not i.done for i in items):
+        jobs.append("postmortem_actions")
+    if getattr(event, "checklist_changed", False) and any(i.issue_iid is not None for i in items):
+        jobs.append("action_ticks")
+    return Effects(followups=jobs)
 
 
 @router.register("action_state")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from ..batch import SUPPORT_ROLES
 from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply
 from ..state import ROLES
 
@@ -35,8 +36,10 @@ def change_role(ctx: Context, role: str, args: tuple[str, ...]) -> Effects:
         if holder is None:
             raise CommandRefused(f"no {title} is engaged", [f"{role} @username", f"{role} me"])
         del state.roles[role]
-        body = (ctx.render("role_released.md.j2", role=title, username=holder)
-                + "\n\n" + ctx.render("release_checklist.md.j2", role=title, holder=holder))
+        # Who released whose role; for the support roles, the framework's release criteria come first.
+        body = ctx.render("role_released.md.j2", role=title, username=holder, by=ctx.actor)
+        if role in SUPPORT_ROLES:
+            body = ctx.render("release_checklist.md.j2", role=title, holder=holder) + "\n\n" + body
         return Effects([Reply("role", body, extra={"role": role, "user": "-"})], state)
 
     if word.lower() == "me":
@@ -53,9 +56,8 @@ def change_role(ctx: Context, role: str, args: tuple[str, ...]) -> Effects:
     if previous == member.username:
         raise CommandRefused(f"@{previous} already holds the {title} role", ROLE_WORDS)
     state.roles[role] = member
+    # No engagement criteria here: they say when to engage a role, and this one is engaged now.
     body = ctx.render("role_assigned.md.j2", role=title, username=member.username, previous=previous)
-    if role in ("cmoc", "smoc"):
-        body += "\n\n" + ctx.render("engagement_criteria.md.j2", roles=[role])
     return Effects([Reply("role", body, extra={"role": role, "user": member.username})], state)
 
 
