@@ -117,7 +117,7 @@ def create_issue(store: Store, project: dict[str, Any], actor: dict[str, Any], p
     record_label_events(store, issue, actor, issue["labels"], [])
     changes = {"title": (None, issue["title"]), "description": (None, issue["description"]),
                "confidential": (None, issue["confidential"]), "created_at": (None, now),
-               "updated_at": (None, now), "state_id": (None, 1)}
+               "updated_at": (None, now)}  # state_id starts at its column default: no change
     if issue["labels"]:
         changes["labels"] = ([], issue["labels"])
     if issue["assignee_ids"]:

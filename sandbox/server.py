@@ -21,7 +21,7 @@ from .wsgi_server import ThreadedServer
 class Sandbox:
     def __init__(self, latency: float = 0.0, assignee_limit: int | None = 1, object_kind: str = "issue",
                  scoped_labels: bool | None = None, clock: Clock = system_clock, hook_timeout: float = 10.0,
-                 quick_action_generation: str = "commonmark"):
+                 quick_action_generation: str = "commonmark", note_hook_internal: bool = True):
         self.latency = latency
         self.object_kind = object_kind
         # Exclusive scoped labels come with Premium, like unlimited assignees.
@@ -34,6 +34,9 @@ class Sandbox:
         # How GitLab finds quick actions: "regex" (up to 16.6) or "commonmark" (16.7 on); see extractor.
         self.store.quick_action_generation = quick_action_generation
         self.store.quick_actions_record = self.quick_actions
+        # NoteBuilder slices `internal` from the note's attributes: while the column was still named
+        # `confidential` (2023-2025 payloads), note hooks carried neither.
+        self.store.note_hook_internal = note_hook_internal
         self._faults: list[dict[str, Any]] = []
         self._rate_limits: dict[str, int] = {}  # "notes" | "issues" -> creations a window per user
         self._rate_window = 60.0
