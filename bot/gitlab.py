@@ -254,12 +254,16 @@ class GitLab:
                     malformed.append((iid if isinstance(iid, int) else None, str(exc)))
 
     # -- writes -------------------------------------------------------------------------
-    def create_note(self, project_id: int, iid: int, body: str, *, internal: bool = False) -> Note:
+    def create_note(self, project_id: int, iid: int, body: str, *, internal: bool = False) -> Note | None:
+        """The note GitLab kept; None when it took the note for quick actions only and kept none (a 202
+        with `commands_changes` and no id: lib/api/notes.rb)."""
         payload: dict[str, Any] = {"body": no_quick_actions(body)}
         if internal:
             payload["internal"] = True
         with paced(self._pace["notes"]), self._translate():
             data = self.gl.http_post(f"/projects/{project_id}/issues/{iid}/notes", post_data=payload, **NO_WAIT)
+        if isinstance(data, dict) and "id" not in data and "commands_changes" in data:
+            return None
         return read_note(data)
 
     def update_issue(self, project_id: int, iid: int, **changes: Any) -> Issue:
