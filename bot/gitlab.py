@@ -102,7 +102,7 @@ def _observe(response: requests.Response, *args, **kwargs) -> None:
 class GitLab:
     """One instance per delivery (cheap): python-gitlab clients are kept per thread and URL."""
 
-    def __init__(self, url: str, token: str | None, *, event_uuid: str | None = None, timeout: float = 10.0,
+    def __init__(self, url: str, token: str | None, *, timeout: float = 10.0,
                  rate_limits: dict | None = None):
         key = (url, token, timeout)
         clients = getattr(_local, "clients", None)
@@ -114,11 +114,9 @@ class GitLab:
                                per_page=100)
             gl.session.hooks["response"].append(_observe)
             clients[key] = gl
-        # GitLab's recursion detection follows this header through the hooks our calls trigger.
-        if event_uuid:
-            gl.headers["X-Gitlab-Event-UUID"] = event_uuid
-        else:
-            gl.headers.pop("X-Gitlab-Event-UUID", None)
+        # No X-Gitlab-Event-UUID: a call carrying it continues the delivery's chain, and GitLab's recursion
+        # detection then fires none of the project's hooks (a chat relay, an audit sink) for the bot's
+        # changes. The bot's own hook fires too, and the worker ignores its own events (a few reads).
         self.gl = gl
         self.url, self.token, self.timeout = url, token, timeout
         # Creations GitLab limits per user are paced here, per process, shared by every delivery's adapter.
