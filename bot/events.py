@@ -53,6 +53,9 @@ class IssueEvent:
     reopened: bool = False
     kind: str = "issue"
     description_changed: bool = False
+    # GitLab's own record of the change, once issue_claims confirmed it ("label-event-1203"): it names the
+    # change in the handled key, where a time (one-second resolution) would merge two changes.
+    source: str | None = None
 
     @property
     def object_id(self) -> int | None:
