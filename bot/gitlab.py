@@ -17,7 +17,7 @@ import gitlab
 import requests
 
 from .gitlab_errors import GitLabRefused, MalformedResponse, RetryableGitLabError
-from .gitlab_shapes import read_issue, read_note, read_resource_event
+from .gitlab_shapes import member_level, read_issue, read_note, read_resource_event, shared_level, shares_of
 from .neutralize import no_quick_actions, one_line
 from .pacing import DEFAULT_LIMITS, paced, window
 from .records import Issue, Note, ResourceEvent
@@ -205,18 +205,26 @@ class GitLab:
         return [read_note(n) for n in data]
 
     def access_level(self, project_id: int, user_id: int) -> int | None:
-        """The user's effective access level in the project (inherited included); None if not a member."""
+        """The user's effective access level in the project; None if not a member. Before 17.0,
+        members/all leaves out members of the groups the project is shared with
+        (lib/api/helpers/members_helpers.rb): on a 404 the bot reads those shares itself."""
+        member = self._member(f"/projects/{project_id}/members/all/{user_id}")
+        if member is not None:
+            return member_level(member)
+        with self._translate():
+            project = self.gl.http_get(f"/projects/{project_id}", **NO_WAIT)
+        levels = [shared_level(share, self._member(f"/groups/{share.get('group_id')}/members/all/{user_id}"))
+                  for share in shares_of(project)]
+        return max((level for level in levels if level), default=None)
+
+    def _member(self, path: str) -> dict | None:
         try:
             with self._translate():
-                data = self.gl.http_get(f"/projects/{project_id}/members/all/{user_id}", **NO_WAIT)
+                return self.gl.http_get(path, **NO_WAIT)
         except GitLabRefused as exc:
             if exc.status == 404:
                 return None
             raise
-        # A blocked or deactivated user, or a member still waiting for a seat, has no access.
-        if data.get("state") not in (None, "active") or data.get("membership_state") == "awaiting":
-            return None
-        return int(data.get("access_level") or 0)
 
     def find_user(self, username: str) -> dict | None:
         with self._translate():

@@ -101,6 +101,16 @@ class Sandbox:
         with self.lock:
             self.store.add_member(self.store.project(project_id)["id"], user_id, access_level, membership_state)
 
+    def share_with_group(self, project_id: int | str, group_path: str, members: dict[int, int],
+                         group_access: int) -> dict[str, Any]:
+        """A group of `members` (user id -> level), the project shared with it at `group_access`."""
+        with self.lock:
+            group = self.store.add_group(group_path)
+            for uid, level in members.items():
+                self.store.add_group_member(group["id"], uid, level)
+            self.store.share_project(self.store.project(project_id)["id"], group["id"], group_access)
+            return group
+
     def add_hook(self, project_id: int | str, url: str, token: str | None = None,
                  signing_key: str | None = None, **events: bool) -> dict[str, Any]:
         """events: issues_events, confidential_issues_events, note_events, confidential_note_events."""
