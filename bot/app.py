@@ -13,7 +13,7 @@ import json
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from . import metrics
+from . import gitlab_health, metrics
 from .config import Config
 from .events import BadDelivery, parse_delivery
 from .queue import DeliveryQueue, QueueUnavailable
@@ -67,9 +67,12 @@ def create_app(cfg: Config, queue: DeliveryQueue, *, insecure: bool = False) -> 
 
     @app.get("/healthz")
     def healthz():
-        if queue.healthy():
-            return _json(200, status="ok")
-        return _json(503, status="queue store unreachable")
+        if not queue.healthy():
+            return _json(503, status="queue store unreachable")
+        # GitLab down or refusing the token: deliveries are still stored (200), but not carried out.
+        if problems := gitlab_health.problems():
+            return _json(200, status="degraded", problems=problems)
+        return _json(200, status="ok")
 
     @app.get("/metrics")
     def metrics_endpoint():

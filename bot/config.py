@@ -76,6 +76,9 @@ DEFAULTS: dict[str, Any] = {
         "poll_seconds": 1.0,  # how often idle workers look for deliveries stored by another process
         "done_retention_hours": None,  # None: as long as the dedupe window
         "rate_limit_retry_minutes": 30,  # GitLab's 429s are retried this long, apart from max_retries
+        # GitLab down (5xx, timeouts, no answer) is retried this long, apart from max_retries; then the
+        # delivery is dead and a note on the issue says the command was not carried out.
+        "outage_retry_minutes": 20,
     },
 }
 

@@ -240,6 +240,7 @@ SCHEMA: dict[str, Any] = {
         "poll_seconds": number(0, above=True),
         "done_retention_hours": number(0, optional=True),
         "rate_limit_retry_minutes": number(0),
+        "outage_retry_minutes": number(0),
     },
 }
 

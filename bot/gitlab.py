@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import gitlab
 import requests
 
+from . import gitlab_health
 from .gitlab_errors import GitLabRefused, MalformedResponse, RetryableGitLabError
 from .gitlab_shapes import member_level, read_issue, read_note, read_resource_event, shared_level, shares_of
 from .neutralize import no_quick_actions, one_line
@@ -67,8 +68,11 @@ class _Translate:
                                            _retry_after() if code == 429 else None, answered=True,
                                            rate_limited=code == 429) from exc
             if code is None:
+                gitlab_health.observe_no_answer(exc.__class__.__name__)
                 raise RetryableGitLabError(f"GitLab call failed: {exc}") from exc
             raise GitLabRefused(f"GitLab answered {code}: {exc.error_message}", code) from exc
+        if isinstance(exc, (requests.Timeout, requests.ConnectionError)):
+            gitlab_health.observe_no_answer(exc.__class__.__name__)
         if isinstance(exc, requests.Timeout):
             # GitLab may still finish the call we gave up on (a note may yet appear): wait at least as long
             # again before retrying, so the retry's marker check can see it.
@@ -88,6 +92,7 @@ NO_WAIT = {"obey_rate_limit": False, "max_retries": 0}
 
 
 def _observe(response: requests.Response, *args, **kwargs) -> None:
+    gitlab_health.observe_answer(response.status_code)
     if response.status_code == 429:
         _local.retry_after = response.headers.get("Retry-After")
     try:
