@@ -13,6 +13,7 @@ from flask import Flask
 from .app import create_app
 from .config import Config
 from .delivery import make_processor
+from .failure_notice import notice_for
 from .process import Services
 from .queue import DeliveryQueue, QueueUnavailable, open_store
 from .serving import CannotServe, create_server, stop_on_sigterm
@@ -24,7 +25,9 @@ def build_queue(cfg: Config, services: Services | None = None) -> DeliveryQueue:
     """The delivery queue; with services, its processor runs deliveries against GitLab."""
     q = cfg.queue
     store = open_store(cfg.queue_url or q["url"], q["sqlite_path"], q["sqlite_synchronous"], q["name"])
-    return DeliveryQueue(store, make_processor(services) if services else None, q)
+    if services is None:
+        return DeliveryQueue(store, None, q)
+    return DeliveryQueue(store, make_processor(services), q, on_give_up=notice_for)
 
 
 def server_options(cfg: Config) -> dict:

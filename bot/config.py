@@ -77,6 +77,9 @@ DEFAULTS: dict[str, Any] = {
         "done_retention_hours": None,  # None: as long as the dedupe window
         "rate_limit_retry_minutes": 30,  # GitLab's 429s are retried this long, apart from max_retries
         "min_free_mb": 100,  # /healthz says "degraded" when the SQLite queue's disk has less free space
+        # GitLab down (5xx, timeouts, no answer) is retried this long, apart from max_retries; then the
+        # delivery is dead and a note on the issue says the command was not carried out.
+        "outage_retry_minutes": 20,
     },
 }
 

@@ -241,6 +241,7 @@ SCHEMA: dict[str, Any] = {
         "done_retention_hours": number(0, optional=True),
         "rate_limit_retry_minutes": number(0),
         "min_free_mb": number(0),
+        "outage_retry_minutes": number(0),
     },
 }
 

@@ -56,6 +56,9 @@ class IssueEvent:
     labels_removed: frozenset[str] = frozenset()
     # Set when GitLab confirms an edit: the edit changed a task item's box (GitLab's system note says so).
     checklist_changed: bool = False
+    # GitLab's own record of the change, once issue_claims confirmed it ("label-event-1203"): it names the
+    # change in the handled key, where a time (one-second resolution) would merge two changes.
+    source: str | None = None
 
     @property
     def object_id(self) -> int | None:
@@ -189,6 +192,12 @@ def _project_id(payload: dict, attrs: dict) -> int:
     raise BadDelivery("the project id is missing (project.id, project_id)")
 
 
+def _without_project(payload: dict, attrs: dict) -> bool:
+    """A group's work item (an epic) has no project: GitLab sends `project: null` and no project_id."""
+    return ("project" in payload and payload["project"] is None and payload.get("project_id") is None
+            and attrs.get("project_id") is None)
+
+
 def _issue_ref(issue: dict, project_id: int, where: str, top_labels: Any = None) -> IssueRef:
     labels = _label_titles(issue.get("labels"), f"{where}.labels")
     if labels is None:
@@ -218,8 +227,10 @@ def _changed(changes: dict, name: str) -> tuple[Any, Any] | None:
 
 
 # -- the two events the bot acts on -----------------------------------------------------
-def parse_issue_event(event: str, payload: dict) -> IssueEvent:
+def parse_issue_event(event: str, payload: dict) -> IssueEvent | Ignored:
     attrs = _obj(payload.get("object_attributes"), "object_attributes")
+    if _without_project(payload, attrs):
+        return Ignored(event, "an event without a project (a group's work item)")
     project_id = _project_id(payload, attrs)
     issue = _issue_ref(attrs, project_id, "object_attributes", payload.get("labels"))
     action = _str(attrs.get("action"), "object_attributes.action")
@@ -238,7 +249,9 @@ def parse_issue_event(event: str, payload: dict) -> IssueEvent:
 
     state_change = _changed(changes, "state_id") or _changed(changes, "state")
     closed = action == "close" or (state_change is not None and state_change[1] in (2, "closed"))
-    reopened = action == "reopen" or (state_change is not None and state_change[1] in (1, "opened"))
+    # An open event may list state_id as null -> opened: a new issue, not a reopen.
+    reopened = action == "reopen" or (state_change is not None and state_change[1] in (1, "opened")
+                                      and state_change[0] in (2, "closed"))
     return IssueEvent(
         event=event,
         actor=_actor(payload),
@@ -256,6 +269,8 @@ def parse_issue_event(event: str, payload: dict) -> IssueEvent:
 def parse_note_event(event: str, payload: dict) -> NoteEvent | Ignored:
     attrs = _obj(payload.get("object_attributes"), "object_attributes")
     noteable = _str(attrs.get("noteable_type"), "object_attributes.noteable_type")
+    if _without_project(payload, attrs):
+        return Ignored(event, "an event without a project (a group's work item)")
     project_id = _project_id(payload, attrs)
     if noteable != "Issue":
         return Ignored(event, f"a note on a {noteable or 'unknown object'}, not an issue", project_id=project_id)
@@ -265,12 +280,9 @@ def parse_note_event(event: str, payload: dict) -> NoteEvent | Ignored:
     body = attrs.get("note")
     if not isinstance(body, str):
         raise BadDelivery("'object_attributes.note' must be a string")
-    internal = (
-        event == "Confidential Note Hook"
-        or payload.get("event_type") == "confidential_note"
-        or attrs.get("internal") is True
-        or attrs.get("confidential") is True
-    )
+    # Every note on a confidential issue comes as Confidential Note Hook: only the note's own flag says
+    # it is internal (often absent in real payloads; the worker reads the note through the API anyway).
+    internal = attrs.get("internal") is True or attrs.get("confidential") is True
     return NoteEvent(
         event=event,
         actor=_actor(payload),

@@ -8,6 +8,7 @@ retried after a crash between the two steps finds the marker on the note and doe
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Callable
 
@@ -18,6 +19,8 @@ from .markers import parse_note_marker as parse_marker
 from .render import incident_context
 from .routing import Effects, Reply
 from .state import ROLES, IncidentState, remove_block, render_block, state_scope, write_block
+
+log = logging.getLogger("incident_bot.executor")
 
 
 def managed_labels(cfg: Config) -> set[str]:
@@ -97,7 +100,8 @@ class IssueWriter:
         if key in self.existing_keys():
             return False
         body = reply.body.rstrip() + "\n\n" + marker(reply.kind, key, reply.n, **reply.extra)
-        self.gl.create_note(self.issue.project_id, self.issue.iid, body, internal=internal or reply.internal)
+        if self.gl.create_note(self.issue.project_id, self.issue.iid, body, internal=internal or reply.internal) is None:
+            log.warning("GitLab kept no note for %s (answered 202: quick actions only)", reply.kind)
         self._keys.add(key)
         return True
 

@@ -16,8 +16,9 @@ from typing import Any, Callable, Iterator, TypeVar
 import gitlab
 import requests
 
+from . import gitlab_health
 from .gitlab_errors import GitLabRefused, MalformedResponse, RetryableGitLabError, refusal_text
-from .gitlab_shapes import read_issue, read_note, read_resource_event
+from .gitlab_shapes import member_level, read_issue, read_note, read_resource_event, shared_level, shares_of
 from .neutralize import no_quick_actions, one_line
 from .pacing import DEFAULT_LIMITS, paced, window
 from .records import Issue, Note, ResourceEvent
@@ -67,8 +68,11 @@ class _Translate:
                                            _retry_after() if code == 429 else None, answered=True,
                                            rate_limited=code == 429) from exc
             if code is None:
+                gitlab_health.observe_no_answer(exc.__class__.__name__)
                 raise RetryableGitLabError(f"GitLab call failed: {exc}") from exc
             raise GitLabRefused(f"GitLab answered {code}: {refusal_text(exc)}", code) from exc
+        if isinstance(exc, (requests.Timeout, requests.ConnectionError)):
+            gitlab_health.observe_no_answer(exc.__class__.__name__)
         if isinstance(exc, requests.Timeout):
             # GitLab may still finish the call we gave up on (a note may yet appear): wait at least as long
             # again before retrying, so the retry's marker check can see it.
@@ -88,6 +92,7 @@ NO_WAIT = {"obey_rate_limit": False, "max_retries": 0}
 
 
 def _observe(response: requests.Response, *args, **kwargs) -> None:
+    gitlab_health.observe_answer(response.status_code)
     if response.status_code == 429:
         _local.retry_after = response.headers.get("Retry-After")
     try:
@@ -102,7 +107,7 @@ def _observe(response: requests.Response, *args, **kwargs) -> None:
 class GitLab:
     """One instance per delivery (cheap): python-gitlab clients are kept per thread and URL."""
 
-    def __init__(self, url: str, token: str | None, *, event_uuid: str | None = None, timeout: float = 10.0,
+    def __init__(self, url: str, token: str | None, *, timeout: float = 10.0,
                  rate_limits: dict | None = None):
         key = (url, token, timeout)
         clients = getattr(_local, "clients", None)
@@ -115,11 +120,9 @@ class GitLab:
                                per_page=100, keep_base_url=True)
             gl.session.hooks["response"].append(_observe)
             clients[key] = gl
-        # GitLab's recursion detection follows this header through the hooks our calls trigger.
-        if event_uuid:
-            gl.headers["X-Gitlab-Event-UUID"] = event_uuid
-        else:
-            gl.headers.pop("X-Gitlab-Event-UUID", None)
+        # No X-Gitlab-Event-UUID: a call carrying it continues the delivery's chain, and GitLab's recursion
+        # detection then fires none of the project's hooks (a chat relay, an audit sink) for the bot's
+        # changes. The bot's own hook fires too, and the worker ignores its own events (a few reads).
         self.gl = gl
         self.url, self.token, self.timeout = url, token, timeout
         # Creations GitLab limits per user are paced here, per process, shared by every delivery's adapter.
@@ -211,18 +214,26 @@ class GitLab:
         return [read_note(n) for n in data]
 
     def access_level(self, project_id: int, user_id: int) -> int | None:
-        """The user's effective access level in the project (inherited included); None if not a member."""
+        """The user's effective access level in the project; None if not a member. Before 17.0,
+        members/all leaves out members of the groups the project is shared with
+        (lib/api/helpers/members_helpers.rb): on a 404 the bot reads those shares itself."""
+        member = self._member(f"/projects/{project_id}/members/all/{user_id}")
+        if member is not None:
+            return member_level(member)
+        with self._translate():
+            project = self.gl.http_get(f"/projects/{project_id}", **NO_WAIT)
+        levels = [shared_level(share, self._member(f"/groups/{share.get('group_id')}/members/all/{user_id}"))
+                  for share in shares_of(project)]
+        return max((level for level in levels if level), default=None)
+
+    def _member(self, path: str) -> dict | None:
         try:
             with self._translate():
-                data = self.gl.http_get(f"/projects/{project_id}/members/all/{user_id}", **NO_WAIT)
+                return self.gl.http_get(path, **NO_WAIT)
         except GitLabRefused as exc:
             if exc.status == 404:
                 return None
             raise
-        # A blocked or deactivated user, or a member still waiting for a seat, has no access.
-        if data.get("state") not in (None, "active") or data.get("membership_state") == "awaiting":
-            return None
-        return int(data.get("access_level") or 0)
 
     def find_user(self, username: str) -> dict | None:
         with self._translate():
@@ -258,12 +269,16 @@ class GitLab:
                     malformed.append((iid if isinstance(iid, int) else None, str(exc)))
 
     # -- writes -------------------------------------------------------------------------
-    def create_note(self, project_id: int, iid: int, body: str, *, internal: bool = False) -> Note:
+    def create_note(self, project_id: int, iid: int, body: str, *, internal: bool = False) -> Note | None:
+        """The note GitLab kept; None when it took the note for quick actions only and kept none (a 202
+        with `commands_changes` and no id: lib/api/notes.rb)."""
         payload: dict[str, Any] = {"body": no_quick_actions(body)}
         if internal:
             payload["internal"] = True
         with paced(self._pace["notes"]), self._translate():
             data = self.gl.http_post(f"/projects/{project_id}/issues/{iid}/notes", post_data=payload, **NO_WAIT)
+        if isinstance(data, dict) and "id" not in data and "commands_changes" in data:
+            return None
         return read_note(data)
 
     def update_issue(self, project_id: int, iid: int, **changes: Any) -> Issue:

@@ -87,3 +87,31 @@ def read_note(data: Any) -> Note:
         project_id=_typed(data.get("project_id"), int, "note project_id", optional=True),
         noteable_iid=_typed(data.get("noteable_iid"), int, "note noteable_iid", optional=True),
     )
+
+
+# -- membership -------------------------------------------------------------------------------------
+MAX_SHARES = 20  # groups a project is shared with that one access check reads, at most
+
+
+def member_level(data: Any) -> int | None:
+    """A member's access level; None when a blocked or deactivated user, or a member still waiting for a
+    seat (`membership_state: awaiting`), has no access."""
+    _typed(data, dict, "a member")
+    if data.get("state") not in (None, "active") or data.get("membership_state") == "awaiting":
+        return None
+    return _typed(data.get("access_level"), int, "a member's access_level", optional=True) or 0
+
+
+def shares_of(project: Any) -> list[dict]:
+    """The groups a project is shared with (`shared_with_groups`), each with an int group_id."""
+    _typed(project, dict, "a project")
+    shares = _typed(project.get("shared_with_groups"), list, "shared_with_groups", optional=True) or []
+    return [s for s in shares[:MAX_SHARES] if isinstance(s, dict) and _typed(s.get("group_id"), int, "a group_id")]
+
+
+def shared_level(share: dict, member: Any) -> int | None:
+    """A group member's level through a share, capped at its group_access_level, as MembersFinder does."""
+    level = member_level(member) if member is not None else None
+    if level is None:
+        return None
+    return min(level, _typed(share.get("group_access_level"), int, "a share's group_access_level"))

@@ -11,6 +11,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Callable
 
+from . import gitlab_health
 from .config import Config
 from .queue import DeliveryQueue, QueueUnavailable
 
@@ -49,8 +50,13 @@ def disk_check(path: str, min_free_mb: float) -> Check:
     return Check("disk", problem)
 
 
+def gitlab_check() -> Check:
+    """GitLab down or refusing the token: deliveries are still stored, but not carried out."""
+    return Check("gitlab", lambda: "; ".join(gitlab_health.problems()) or None)
+
+
 def default_checks(cfg: Config, queue: DeliveryQueue) -> list[Check]:
-    checks = [queue_check(queue)]
+    checks = [queue_check(queue), gitlab_check()]
     if queue.backend == "sqlite":
         checks.append(disk_check(cfg.queue["sqlite_path"], float(cfg.queue["min_free_mb"])))
     return checks

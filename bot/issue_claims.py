@@ -87,7 +87,7 @@ def _label_claim(event: IssueEvent, trigger: str, rec: Records, cfg: Config) -> 
     # Every claimed label the same person added, as GitLab records it: what an undo may take back.
     confirmed = frozenset(label for label in event.labels_added if label in rec.issue.labels
                           and (e := newest_add(label)) is not None and e.user["id"] == newest.user["id"])
-    return _with(event, newest.user, newest.created_at, labels_added=confirmed), ""
+    return _with(event, newest.user, newest.created_at, f"label-event-{newest.id}", labels_added=confirmed), ""
 
 
 def _unlabel_claim(event: IssueEvent, trigger: str, rec: Records, cfg: Config) -> tuple[IssueEvent | None, str]:
@@ -101,7 +101,7 @@ def _unlabel_claim(event: IssueEvent, trigger: str, rec: Records, cfg: Config) -
     if not removals:
         return None, "GitLab has no record of who removed the label"
     newest = max(removals, key=lambda e: e.id)
-    return _with(event, newest.user, newest.created_at, labels_removed=frozenset(gone)), ""
+    return _with(event, newest.user, newest.created_at, f"label-event-{newest.id}", labels_removed=frozenset(gone)), ""
 
 
 def _state_claim(event: IssueEvent, closed: bool, rec: Records) -> tuple[IssueEvent | None, str]:
@@ -113,13 +113,13 @@ def _state_claim(event: IssueEvent, closed: bool, rec: Records) -> tuple[IssueEv
         user = issue.closed_by or (last.user if last else None)
         if not user:
             return None, "GitLab has no record of who closed the issue"
-        return _with(event, user, last.created_at if last else None), ""
+        return _with(event, user, last.created_at if last else None, f"state-event-{last.id}" if last else None), ""
     if issue.state != "opened":
         return None, "the payload says the issue was reopened, but it is closed"
     last = _newest(rec.state_events or [], lambda e: True)
     if last is None or last.action != "reopened" or not last.user:
         return None, "GitLab has no record of who reopened the issue"
-    return _with(event, last.user, last.created_at), ""
+    return _with(event, last.user, last.created_at, f"state-event-{last.id}"), ""
 
 
 def _edit_claim(event: IssueEvent, rec: Records, bot_id: int | None) -> tuple[IssueEvent | None, str]:
@@ -132,12 +132,13 @@ def _edit_claim(event: IssueEvent, rec: Records, bot_id: int | None) -> tuple[Is
     last = max(edits, key=lambda n: n.id) if edits else None
     if last is None or last.author_id is None:
         return None, "GitLab has no record of who changed the description"
-    return _with(event, {"id": last.author_id, "username": last.author}, last.created_at,
+    return _with(event, {"id": last.author_id, "username": last.author}, last.created_at, f"note-{last.id}",
                  checklist_changed=last.body.startswith(CHECKLIST_NOTE)), ""
 
 
-def _with(event: IssueEvent, user: dict, at: datetime | None, **changes) -> IssueEvent:
-    return dataclasses.replace(event, actor=_actor(user), updated_at=at or event.updated_at, **changes)
+def _with(event: IssueEvent, user: dict, at: datetime | None, source: str | None, **changes) -> IssueEvent:
+    return dataclasses.replace(event, actor=_actor(user), updated_at=at or event.updated_at, source=source,
+                               **changes)
 
 
 def confirm(event: IssueEvent, triggers: list[str], rec: Records, cfg: Config,

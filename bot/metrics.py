@@ -65,6 +65,13 @@ gitlab_api_seconds = Histogram(
     "gitlab_api_seconds", "GitLab API call latency by HTTP method.", ["method"], registry=REGISTRY,
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
+# Set by bot/gitlab_health.py from this process's GitLab calls (1 until a call says otherwise).
+gitlab_up = Gauge("gitlab_up", "1 while GitLab answers the bot's calls, 0 after a 5xx or no answer.",
+                  registry=REGISTRY)
+gitlab_token_accepted = Gauge("gitlab_token_accepted", "0 while GitLab refuses the bot's token (401).",
+                              registry=REGISTRY)
+gitlab_up.set(1)
+gitlab_token_accepted.set(1)
 
 _depth_source: Callable[[], int] | None = None
 

@@ -69,7 +69,7 @@ def refusal_key(d: "IncidentSession", event: IssueEvent, refused: list[str]) -> 
     if refused == ["postmortem_edited"]:
         waiting = sorted(i.key for i in parse_actions(d.issue.description) if i.issue_iid is None and not i.done)
         return f"issue-{d.issue.id}-refused-actions-{hashlib.sha1(' '.join(waiting).encode()).hexdigest()[:12]}"
-    return f"issue-{d.issue.id}-refused-{iso(event.updated_at) or '-'}"
+    return f"issue-{d.issue.id}-refused-{event.source or iso(event.updated_at) or '-'}"
 
 
 def refuse_issue_event(d: "IncidentSession", event: IssueEvent, triggers: list[str]) -> str:

@@ -110,7 +110,7 @@ def process_issue_event(event: IssueEvent, services: Services, event_uuid: str |
             outcomes.append(refuse_issue_event(d, issue_claims.merged(group), [c.trigger for c in group]))
             continue
         for c in group:
-            key = f"issue-{d.issue.id}-{c.trigger}-{iso(c.event.updated_at) or '-'}"
+            key = f"issue-{d.issue.id}-{c.trigger}-{c.event.source or iso(c.event.updated_at) or '-'}"
             for handler in ROUTER.handlers(c.trigger):
                 if d.state is not None and d.state.was_handled(key):
                     d.resume(key)

@@ -47,8 +47,9 @@ class Services:
     def from_config(cls, cfg: Config) -> "Services":
         timeout = float(cfg.data["gitlab_timeout_seconds"])
         return cls(cfg, Renderer(cfg.templates_dir),
-                   lambda uuid: GitLab(cfg.gitlab_url, cfg.gitlab_token, event_uuid=uuid, timeout=timeout,
-                                      rate_limits=cfg.data["gitlab_rate_limits"]))
+                   # The delivery's event UUID is not forwarded (bot/gitlab.py says why).
+                   lambda _uuid: GitLab(cfg.gitlab_url, cfg.gitlab_token, timeout=timeout,
+                                       rate_limits=cfg.data["gitlab_rate_limits"]))
 
     def identity(self, gl: GitLab) -> dict:
         with self._lock:

@@ -78,6 +78,20 @@ def get_member(pid: str, uid: int):
     with sandbox().transaction() as st:
         p = st.project(pid)
         record = st.members[p["id"]].get(uid)
+        level, shared = st.shared_level(p["id"], uid)
+        if "/members/all/" in request.path and st.gitlab_version >= (17, 0) and shared is not None \
+                and level > (record or {}).get("access_level", 0):
+            record = dict(shared, access_level=level)
+        if record is None:
+            raise not_found()
+        return jsonify(entities.member(st, st.users[uid], record))
+
+
+@bp.get("/groups/<gid>/members/all/<int:uid>")
+@bp.get("/groups/<gid>/members/<int:uid>")
+def get_group_member(gid: str, uid: int):
+    with sandbox().transaction() as st:
+        record = st.group_members.get(int(gid) if gid.isdigit() else -1, {}).get(uid)
         if record is None:
             raise not_found()
         return jsonify(entities.member(st, st.users[uid], record))

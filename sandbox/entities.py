@@ -39,7 +39,8 @@ def project(store: Store, p: dict[str, Any]) -> dict[str, Any]:
             "path_with_namespace": p["path_with_namespace"], "created_at": iso(p["created_at"]),
             "default_branch": "main", "web_url": web, "http_url_to_repo": f"{web}.git",
             "ssh_url_to_repo": f"git@127.0.0.1:{p['path_with_namespace']}.git", "visibility": "public",
-            "issues_enabled": True, "namespace": {"id": p["id"] + 10000, "name": p["namespace"],
+            "issues_enabled": True, "shared_with_groups": [dict(g) for g in p["shared_with_groups"]],
+            "namespace": {"id": p["id"] + 10000, "name": p["namespace"],
                                                   "path": p["namespace"], "kind": "group",
                                                   "full_path": p["namespace"]}}
 

@@ -117,7 +117,7 @@ def create_issue(store: Store, project: dict[str, Any], actor: dict[str, Any], p
     record_label_events(store, issue, actor, issue["labels"], [])
     changes = {"title": (None, issue["title"]), "description": (None, issue["description"]),
                "confidential": (None, issue["confidential"]), "created_at": (None, now),
-               "updated_at": (None, now), "state_id": (None, 1)}
+               "updated_at": (None, now)}  # state_id starts at its column default: no change
     if issue["labels"]:
         changes["labels"] = ([], issue["labels"])
     if issue["assignee_ids"]:
@@ -190,8 +190,7 @@ def update_issue(store: Store, issue: dict[str, Any], actor: dict[str, Any], par
     issue["labels"] = _resolve_labels(store, pid, labels)
     added = [t for t in issue["labels"] if t not in before["labels"]]
     removed = [t for t in before["labels"] if t not in issue["labels"]]
-    if added or removed:
-        notes.append(_label_note(added, removed))
+    if added or removed:  # Issuable::CommonSystemNotesService#create_labels_note: resource events, no note
         record_label_events(store, issue, actor, added, removed)
     if params.get("assignee_ids") is not None:
         issue["assignee_ids"] = _assignees(store, list(params["assignee_ids"]))
@@ -209,12 +208,11 @@ def update_issue(store: Store, issue: dict[str, Any], actor: dict[str, Any], par
     if event == "close" and issue["state"] == "opened":
         issue.update(state="closed", closed_at=store.clock(), closed_by_id=actor["id"])
         action = "close"
-        notes.append("closed")
+        # SystemNotes::IssuablesService#change_status: a resource state event, no system note.
         record_state_event(store, issue, actor, "closed")
     elif event == "reopen" and issue["state"] == "closed":
         issue.update(state="opened", closed_at=None, closed_by_id=None)
         action = "reopen"
-        notes.append("reopened")
         record_state_event(store, issue, actor, "reopened")
 
     changes = _diff(before, issue)
@@ -258,13 +256,6 @@ def updated_tasks(old: str | None, new: str | None) -> list[tuple[str, bool]]:
     before = _tasks(old)
     return [(text, done) for i, (text, done) in enumerate(_tasks(new))
             if i < len(before) and before[i][0] == text and before[i][1] != done]
-
-
-def _label_note(added: list[str], removed: list[str]) -> str:
-    def part(verb: str, titles: list[str]) -> str:
-        return f"{verb} {' '.join(label_ref(t) for t in titles)} label{'s' if len(titles) > 1 else ''}"
-    parts = ([part("added", added)] if added else []) + ([part("removed", removed)] if removed else [])
-    return " and ".join(parts)
 
 
 def _assignee_notes(store: Store, before: list[int], after: list[int]) -> list[str]:

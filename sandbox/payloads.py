@@ -111,10 +111,9 @@ def note_hook(store: Store, n: dict[str, Any], actor: dict[str, Any], action: st
             "created_at": utc_text(n["created_at"]), "updated_at": utc_text(n["updated_at"]),
             "project_id": p["id"], "attachment": None, "line_code": None, "commit_id": "",
             "noteable_id": i["id"], "system": False, "st_diff": None, "action": action,
-            "url": f"{store.issue_url(i)}#note_{n['id']}", "internal": n["internal"],
-            "confidential": n["internal"], "discussion_id": n["discussion_id"], "type": None,
+            "url": f"{store.issue_url(i)}#note_{n['id']}", "discussion_id": n["discussion_id"], "type": None,
             "updated_by_id": None, "resolved_at": None, "resolved_by_id": None,
-        },
+        } | ({"internal": n["internal"]} if getattr(store, "note_hook_internal", True) else {}),
         "issue": issue,
     }
 

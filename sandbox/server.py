@@ -22,7 +22,7 @@ from .wsgi_server import ThreadedServer
 class Sandbox:
     def __init__(self, latency: float = 0.0, assignee_limit: int | None = 1, object_kind: str = "issue",
                  scoped_labels: bool | None = None, clock: Clock = system_clock, hook_timeout: float = 10.0,
-                 quick_action_generation: str = "commonmark"):
+                 quick_action_generation: str = "commonmark", note_hook_internal: bool = True):
         self.latency = latency
         self.object_kind = object_kind
         # Exclusive scoped labels come with Premium, like unlimited assignees.
@@ -35,6 +35,9 @@ class Sandbox:
         # How GitLab finds quick actions: "regex" (up to 16.6) or "commonmark" (16.7 on); see extractor.
         self.store.quick_action_generation = quick_action_generation
         self.store.quick_actions_record = self.quick_actions
+        # NoteBuilder slices `internal` from the note's attributes: while the column was still named
+        # `confidential` (2023-2025 payloads), note hooks carried neither.
+        self.store.note_hook_internal = note_hook_internal
         self._faults: list[dict[str, Any]] = []
         self._rate_limits: dict[str, int] = {}  # "notes" | "issues" -> creations a window per user
         self._rate_window = 60.0
@@ -115,6 +118,16 @@ class Sandbox:
                    membership_state: str = "active") -> None:
         with self.lock:
             self.store.add_member(self.store.project(project_id)["id"], user_id, access_level, membership_state)
+
+    def share_with_group(self, project_id: int | str, group_path: str, members: dict[int, int],
+                         group_access: int) -> dict[str, Any]:
+        """A group of `members` (user id -> level), the project shared with it at `group_access`."""
+        with self.lock:
+            group = self.store.add_group(group_path)
+            for uid, level in members.items():
+                self.store.add_group_member(group["id"], uid, level)
+            self.store.share_project(self.store.project(project_id)["id"], group["id"], group_access)
+            return group
 
     def add_hook(self, project_id: int | str, url: str, token: str | None = None,
                  signing_key: str | None = None, **events: bool) -> dict[str, Any]:

@@ -30,6 +30,11 @@ class Store:
         self.tokens: dict[str, int] = {}
         self.projects: dict[int, dict[str, Any]] = {}
         self.members: dict[int, dict[int, dict[str, Any]]] = {}  # project id -> user id -> member
+        self.groups: dict[int, dict[str, Any]] = {}
+        self.group_members: dict[int, dict[int, dict[str, Any]]] = {}  # group id -> user id -> member
+        # members/all/:user_id counts members of the groups a project is shared with only from 17.0
+        # (lib/api/helpers/members_helpers.rb: `:invited_groups` in find_all_members_for_project).
+        self.gitlab_version = (18, 0)
         self.labels: dict[int, dict[str, dict[str, Any]]] = {}  # project id -> title -> label
         self.issues: dict[int, dict[str, Any]] = {}  # global id -> issue
         self.iid_index: dict[tuple[int, int], int] = {}  # (project id, iid) -> global id
@@ -46,7 +51,7 @@ class Store:
     def next_id(self, kind: str) -> int:
         # Distinct starting points make a mixed-up id show up in tests.
         start = {"user": 1, "project": 100, "issue": 5000, "note": 90000, "label": 700,
-                 "link": 300, "hook": 40,
+                 "link": 300, "hook": 40, "group": 60,
                  "label_event": 1200, "state_event": 2400}.get(kind, 1)
         self._ids[kind] = self._ids.get(kind, start - 1) + 1
         return self._ids[kind]
@@ -84,7 +89,7 @@ class Store:
         self.projects[pid] = {"id": pid, "path_with_namespace": path, "path": short,
                               "name": name or short, "namespace": namespace or short,
                               "description": description, "created_at": self.clock(),
-                              "next_iid": 1}
+                              "next_iid": 1, "shared_with_groups": []}
         self.members[pid], self.labels[pid], self.hooks[pid] = {}, {}, []
         return self.projects[pid]
 
@@ -109,12 +114,42 @@ class Store:
         return self.members[pid][uid]
 
     def level(self, pid: int, user: dict[str, Any] | None) -> int:
-        if user is None:
+        if user is None or user["state"] != "active":  # a blocked or deactivated user has no access
             return 0
         if user["admin"]:
             return OWNER
         member = self.members.get(pid, {}).get(user["id"])
-        return member["access_level"] if member and member.get("membership_state") != "awaiting" else 0
+        direct = member["access_level"] if member and member.get("membership_state") != "awaiting" else 0
+        return max(direct, self.shared_level(pid, user["id"])[0])
+
+    # -- groups a project is shared with (Projects::GroupLinks) -------------------------------
+    def add_group(self, path: str) -> dict[str, Any]:
+        gid = self.next_id("group")
+        self.groups[gid] = {"id": gid, "full_path": path, "name": path.rpartition("/")[2], "path": path}
+        self.group_members[gid] = {}
+        return self.groups[gid]
+
+    def add_group_member(self, gid: int, uid: int, access_level: int) -> None:
+        self.user(uid)
+        self.group_members[gid][uid] = {"user_id": uid, "access_level": access_level, "created_at": self.clock(),
+                                        "membership_state": "active"}
+
+    def share_project(self, pid: int, gid: int, group_access: int) -> None:
+        group = self.groups[gid]
+        self.project(pid)["shared_with_groups"].append(
+            {"group_id": gid, "group_name": group["name"], "group_full_path": group["full_path"],
+             "group_access_level": group_access, "expires_at": None})
+
+    def shared_level(self, pid: int, uid: int) -> tuple[int, dict[str, Any] | None]:
+        """The best level a share gives: the group member's, capped at the share's group_access_level
+        (MembersFinder takes the least of the two); and that group membership."""
+        best: tuple[int, dict[str, Any] | None] = (0, None)
+        for share in self.project(pid)["shared_with_groups"]:
+            member = self.group_members[share["group_id"]].get(uid)
+            if member and member.get("membership_state") != "awaiting":
+                level = min(member["access_level"], share["group_access_level"])
+                best = max(best, (level, member), key=lambda b: b[0])
+        return best
 
     # -- permissions (GitLab's defaults for a public project) -------------
     def can_read_issue(self, issue: dict[str, Any], user: dict[str, Any] | None) -> bool:

@@ -49,6 +49,8 @@ MESSAGES = {401: "401 Unauthorized", 429: "Retry later", 502: "502 Bad Gateway",
 
 def _fault_error(fault):
     headers = {"Retry-After": str(fault["retry_after"])} if fault["retry_after"] is not None else {}
+    if fault["status"] == 202:  # lib/api/notes.rb: a note of quick actions only is not kept
+        return _error(202, {"commands_changes": {}, "summary": []}, headers)
     message = MESSAGES.get(fault["status"], f"{fault['status']} Internal Server Error")
     return _error(fault["status"], {"message": message}, headers)
 

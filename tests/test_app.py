@@ -134,6 +134,10 @@ def test_missing_event_header_is_400(tmp_path):
     (note_body("/incident resolve", action="update"), "Note Hook"),
     ('{"object_kind": "emoji"}', "Emoji Hook"),
     ('{"object_kind": "push", "user_username": "x"}', "Push Hook"),
+    # A group hook's epic: a work item without a project (issue 14, item 6): 200, not a 400 toward disabling.
+    ('{"object_kind": "work_item", "project": null, "user": {"id": 1, "username": "root"},'
+     ' "object_attributes": {"iid": 3, "project_id": null, "type": "Epic", "action": "open", "title": "Q3"}}',
+     "Issue Hook"),
 ])
 def test_ignored_events_get_200_and_are_not_queued(tmp_path, body, event):
     client, queue = make(tmp_path)

@@ -220,3 +220,17 @@ def test_a_wrong_internal_only_is_refused():
         data["internal_only"] = forged
         with pytest.raises(ValueError, match="internal_only"):
             IncidentState.from_json(data)
+
+
+# -- a confidential incident: every note comes as Confidential Note Hook (issue 14, item 6) ---------------
+def test_on_a_confidential_incident_only_an_internal_note_gets_an_internal_reply(world):
+    world.sb.store.note_hook_internal = False  # as hooks from 2023-2025 come: no `internal` at all
+    iid = world.declare(world.create_issue(confidential=True), sev="sev2")
+    start = len(world.sb.deliveries)
+    world.comment(iid, "/incident status")
+    world.comment(iid, "/incident status", internal=True)
+    sent = [d for d in world.sb.deliveries[start:] if d["payload"].get("object_kind") == "note"
+            and d["payload"]["user"]["username"] == "alice"]
+    assert [d["event"] for d in sent] == ["Confidential Note Hook"] * 2
+    assert all("internal" not in d["payload"]["object_attributes"] for d in sent)
+    assert [n["internal"] for n in replies(world, iid, "status")] == [False, True]

@@ -112,3 +112,14 @@ def test_worker_killed_mid_delivery_then_restarted_posts_once(tmp_path):
     finally:
         worker.kill()
         w.sb.stop()
+
+
+def test_a_note_create_answered_202_without_an_id_does_not_fail_the_delivery(fast_world):
+    # lib/api/notes.rb: a note made only of quick actions is not kept; GitLab answers 202 with
+    # {commands_changes, summary} and no id.
+    w = fast_world
+    iid = w.declare()
+    w.sb.inject_fault("POST", r"/issues/\d+/notes$", status=202, times=1, user="incident-bot")
+    w.comment(iid, "/incident update\nsummary: swallowed\n")
+    assert [r["status"] for r in w.bot.queue.list()][-1] == "done"
+    assert w.state(iid).update_count == 1 and note_count(w, iid, "update") == 0

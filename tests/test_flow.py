@@ -272,3 +272,19 @@ def test_bot_ignores_its_own_events(world):
     world.comment(iid, "/incident update\nsummary: still failing")
     # Every bot note and label change came back as a webhook; none produced another reply.
     assert world.kinds(iid) == ["initial", "guidance", "update"]
+
+
+def test_two_severity_labels_in_the_same_second_both_count(world):
+    # GitLab's timestamps have sub-second precision but the bot kept one-second keys: two label events
+    # in one second collapsed and the escalation to SEV1 was dropped (issue 14, item 6).
+    iid = world.declare(sev="sev3")
+    frozen = world.sb.store.clock()
+    world.sb.store.clock = lambda: frozen  # both changes are stamped with the same instant
+    issue = world.gl("alice").projects.get(world.pid, lazy=True).issues.get(iid)
+    for sev in ("severity::2", "severity::1"):
+        issue.labels = [x for x in issue.labels if not x.startswith("severity::")] + [sev]
+        issue.save()
+        world.settle()
+        issue = world.gl("alice").projects.get(world.pid, lazy=True).issues.get(iid)
+    assert world.state(iid).severity == 1
+    assert {"severity::1"} == {x for x in labels(world, iid) if x.startswith("severity::")}

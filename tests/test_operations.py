@@ -43,16 +43,20 @@ def test_a_whole_incident_on_the_redis_queue(redis_world):
     assert w.state(iid).status == "resolved" and w.kinds(iid)[:3] == ["initial", "role", "update"]
 
 
-def test_bot_calls_carry_the_delivery_event_uuid(world):
+def test_bot_calls_start_their_own_event_chain(world):
+    # A call carrying X-Gitlab-Event-UUID continues that chain, and GitLab fires no hook twice in a chain
+    # (lib/gitlab/web_hooks/recursion_detection.rb): the project's other hooks (a chat relay, an audit
+    # sink) would miss every change the bot makes. The bot does not forward it (issue 14, item 6).
     iid = world.declare()
     world.comment(iid, "/incident update\nsummary: x\n")
     person = [d for d in world.sb.deliveries if d["event"] == "Note Hook"
               and d["payload"]["user"]["username"] == "alice"][-1]
-    caused = [d for d in world.sb.deliveries
-              if d["headers"]["X-Gitlab-Event-UUID"] == person["headers"]["X-Gitlab-Event-UUID"]]
-    # The bot's reply and its label/description change came back under the same UUID.
-    assert {d["payload"]["user"]["username"] for d in caused} == {"alice", "incident-bot"}
-    assert len(caused) >= 3
+    chain = person["headers"]["X-Gitlab-Event-UUID"]
+    caused = [d for d in world.sb.deliveries if d["headers"]["X-Gitlab-Event-UUID"] == chain]
+    assert {d["payload"]["user"]["username"] for d in caused} == {"alice"}
+    bots = [d for d in world.sb.deliveries if d["payload"]["user"]["username"] == "incident-bot"]
+    assert len(bots) >= 3 and all(d["headers"]["X-Gitlab-Event-UUID"] != chain for d in bots)
+    assert "update" in world.kinds(iid)  # the bot still ignores its own events
 
 
 def test_metrics_count_deliveries_and_gitlab_calls(world):

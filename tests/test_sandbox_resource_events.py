@@ -45,6 +45,10 @@ def test_label_and_state_events_name_who_did_it(sb):
     assert [(e["user"]["username"], e["state"]) for e in states] == [("rita", "closed"), ("alice", "reopened")]
     assert {"id", "user", "created_at", "resource_type", "resource_id", "source_commit",
             "source_merge_request_id", "state"} <= set(states[0])
+    # Labels and state changes are resource events only, never system notes
+    # (SystemNotes::IssuablesService#change_status and #change_label create none).
+    notes = as_alice.manager.gitlab.http_list(f"/projects/{project['id']}/issues/{issue.iid}/notes", get_all=True)
+    assert [n["body"] for n in notes if n["system"]] == []
 
 
 def test_resource_events_are_paginated_by_twenty(sb):

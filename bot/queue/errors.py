@@ -8,10 +8,12 @@ _MAX_ERROR = 2000
 class RetryableError(Exception):
     """A transient failure (429, 5xx, connection error, timeout): the delivery is retried with backoff."""
 
-    def __init__(self, message: str = "", retry_after: float | None = None, rate_limited: bool = False):
+    def __init__(self, message: str = "", retry_after: float | None = None, rate_limited: bool = False,
+                 outage: bool = False):
         super().__init__(message)
         self.retry_after = None if retry_after is None else max(0.0, float(retry_after))
         self.rate_limited = rate_limited  # GitLab's 429: retried for rate_limit_retry_minutes, apart
+        self.outage = outage  # GitLab down (5xx, no answer): retried for outage_retry_minutes, apart
 
 
 class PermanentError(Exception):

@@ -6,14 +6,21 @@ import random
 import re
 from datetime import datetime
 
-# A delivery's 429s so far ride on its last error ("[429 x3] ..."): they have their own budget (time
-# since it arrived, rate_limit_retry_minutes) and do not count against max_retries.
-_RATE_LIMITED = re.compile(r"^\[429 x(\d+)\] ")
+# A delivery's tries that waited on GitLab (429s; 5xx, timeouts and no answer: an outage) ride on its last
+# error ("[429 x3] ...", "[outage x3] ..."): they have their own budget (time since it arrived,
+# rate_limit_retry_minutes or outage_retry_minutes) and do not count against max_retries.
+_WAITED = re.compile(r"^\[(429|outage) x(\d+)\] ")
+BUDGET = {"429": "rate_limit_retry_minutes", "outage": "outage_retry_minutes"}
 
 
-def rate_limited_tries(last_error: str | None) -> int:
-    m = _RATE_LIMITED.match(last_error or "")
-    return int(m.group(1)) if m else 0
+def waited_tries(last_error: str | None) -> int:
+    m = _WAITED.match(last_error or "")
+    return int(m.group(2)) if m else 0
+
+
+def waited_kind(last_error: str | None) -> str | None:
+    m = _WAITED.match(last_error or "")
+    return m.group(1) if m else None
 
 
 def age_seconds(received_at: str | None, now: float) -> float:

@@ -42,13 +42,16 @@ SETTINGS: dict[str, Any] = {
     "poll_seconds": 1.0,
     "done_retention_hours": None,
     "rate_limit_retry_minutes": 30.0,
+    "outage_retry_minutes": 20.0,
 }
 
 
 class DeliveryQueue(Operators):
     def __init__(self, store: Store, processor: Callable[[dict], None] | None = None,
-                 settings: dict | None = None):
+                 settings: dict | None = None, on_give_up: Callable[[dict, str, str | None], dict | None] | None = None):
         self.store = store
+        # A delivery that will not be retried (dead or failed) -> a delivery to queue after it (a notice).
+        self.on_give_up = on_give_up
         self.backend = store.kind
         self.processor = processor
         self.settings = {**SETTINGS, **{k: v for k, v in (settings or {}).items() if k in SETTINGS}}
@@ -211,7 +214,7 @@ class DeliveryQueue(Operators):
 
     def _process(self, rec: dict, claim: str) -> None:
         max_retries = int(self._f("max_retries"))
-        limited = retry.rate_limited_tries(rec["last_error"])
+        limited = retry.waited_tries(rec["last_error"])
         attempts = rec["attempts"] - limited  # the tries that count against max_retries
         project, _, issue = (rec["issue_key"] or "").partition(":")
         with log_context(delivery_id=rec["id"], project=project or None, issue=issue or None):
@@ -221,14 +224,22 @@ class DeliveryQueue(Operators):
             delivery = dict(json.loads(rec["payload"]), attempts=rec["attempts"],
                             replayed=rec["last_error"] == REPLAYED)
             started = time.monotonic()
+            follows = delivery.get("follows")  # it follows a delivery given up on, unless that was replayed
+            if follows and (given_up := self.store.get(follows)) is not None \
+                    and given_up["status"] not in ("dead", "failed"):
+                self._finish(rec, claim, "done", "skipped: the delivery it follows was replayed", started)
+                return
             try:
                 if self.processor is None:
                     raise RuntimeError("this DeliveryQueue has no processor")
                 self.processor(delivery)
             except RetryableError as exc:
                 error, retry_after = _error_text(exc), exc.retry_after
-                if exc.rate_limited:
-                    self._retry_rate_limited(rec, claim, error, retry_after, limited + 1, started)
+                if exc.rate_limited or exc.outage:
+                    kind = "429" if exc.rate_limited else "outage"
+                    # A delivery may carry a budget of its own (a failure notice waits for GitLab longer).
+                    budget = float(delivery.get("wait_minutes") or self._f(retry.BUDGET[kind]))
+                    self._retry_waiting(rec, claim, error, retry_after, limited + 1, started, kind, budget)
                     return
             except PermanentError as exc:
                 LOG.warning("delivery failed permanently: %s", _error_text(exc))
@@ -244,20 +255,21 @@ class DeliveryQueue(Operators):
                 self._finish(rec, claim, "done", None, started)
                 return
             if limited:
-                error = f"[429 x{limited}] {error}"
+                error = f"[{retry.waited_kind(rec['last_error'])} x{limited}] {error}"
             if attempts - 1 >= max_retries:
                 LOG.error("delivery dead after %d attempts: %s", attempts, error)
                 self._finish(rec, claim, "dead", error, started)
                 return
             self._retry_later(rec, claim, error, self.backoff(attempts - 1, retry_after), started)
 
-    def _retry_rate_limited(self, rec: dict, claim: str, error: str, retry_after: float | None, tries: int,
-                            started: float) -> None:
-        """GitLab said slow down: wait (its Retry-After, else backoff) for up to rate_limit_retry_minutes
-        since the delivery arrived, however many tries that takes."""
-        error = f"[429 x{tries}] {error}"
-        if retry.age_seconds(rec["received_at"], time.time()) > self._f("rate_limit_retry_minutes") * 60:
-            LOG.error("delivery dead: rate limited for rate_limit_retry_minutes: %s", error)
+    def _retry_waiting(self, rec: dict, claim: str, error: str, retry_after: float | None, tries: int,
+                       started: float, kind: str, budget_minutes: float) -> None:
+        """GitLab said slow down (429), or is down (5xx, no answer): wait (its Retry-After, else backoff) for
+        up to that kind's budget since the delivery arrived, however many tries that takes."""
+        error = f"[{kind} x{tries}] {error}"
+        if retry.age_seconds(rec["received_at"], time.time()) > budget_minutes * 60:
+            LOG.error("delivery dead: GitLab %s for %.1f minutes: %s", "rate limited" if kind == "429" else "down",
+                      budget_minutes, error)
             self._finish(rec, claim, "dead", error, started)
             return
         self._retry_later(rec, claim, error, self.backoff(tries - 1, retry_after), started)
@@ -271,7 +283,17 @@ class DeliveryQueue(Operators):
 
     def _finish(self, rec: dict, claim: str, status: str, error: str | None, started: float | None = None,
                 next_at: float | None = None) -> None:
-        record(self.store, rec, claim, status, error, started, next_at)
+        if record(self.store, rec, claim, status, error, started, next_at) and status in ("dead", "failed") \
+                and self.on_give_up is not None:
+            self._give_up(rec, status, error)
+
+    def _give_up(self, rec: dict, status: str, error: str | None) -> None:
+        try:
+            follow = self.on_give_up(json.loads(rec["payload"]), status, error)
+            if follow is not None:
+                self.submit(follow)
+        except Exception as exc:  # the outcome is recorded; a lost notice must not undo it
+            LOG.error("could not queue what follows a %s delivery: %s", status, _error_text(exc))
 
     def backoff(self, retry_index: int, retry_after: float | None = None) -> float:
         """See ``retry.backoff``: full jitter, a larger Retry-After wins, capped."""
