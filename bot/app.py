@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from . import metrics
 from .config import Config
 from .events import BadDelivery, parse_delivery
+from .hooks import HEALTH
 from .queue import DeliveryQueue, QueueUnavailable
 from .webhook import ignored_key, stored_delivery, token_matches, triggers_nothing, verify_signature
 
@@ -46,6 +47,7 @@ def create_app(cfg: Config, queue: DeliveryQueue, *, insecure: bool = False) -> 
         metrics.delivery_received()
         if cfg.webhook_secret and not token_matches(cfg.webhook_secret, request.headers.get("X-Gitlab-Token")):
             return _reject("token", 401, "missing or wrong X-Gitlab-Token")
+        HEALTH.webhook_arrived()  # GitLab reaches us: /healthz says how long ago, for a silence alert
         body = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH, read or not
         if cfg.signing_token and (reason := verify_signature(cfg.signing_token, request.headers, body)):
             return _reject("signature", 401, reason)
@@ -68,8 +70,8 @@ def create_app(cfg: Config, queue: DeliveryQueue, *, insecure: bool = False) -> 
     @app.get("/healthz")
     def healthz():
         if queue.healthy():
-            return _json(200, status="ok")
-        return _json(503, status="queue store unreachable")
+            return _json(200, status="ok", **HEALTH.snapshot())
+        return _json(503, status="queue store unreachable", **HEALTH.snapshot())
 
     @app.get("/metrics")
     def metrics_endpoint():

@@ -66,6 +66,15 @@ gitlab_api_seconds = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 
+hook_disabled = Gauge(
+    "hook_disabled", "1 when the project's hook to the bot is missing or disabled by GitLab (read by sync).",
+    ["project"], registry=REGISTRY,
+)
+seconds_since_last_webhook = Gauge(
+    "seconds_since_last_webhook", "Seconds since this process last got a webhook (NaN: none yet).",
+    registry=REGISTRY,
+)
+
 _depth_source: Callable[[], int] | None = None
 
 

@@ -1,0 +1,132 @@
+"""`incident-bot sync`: what webhooks did not bring is handled once, in order, as if they had come.
+Driven through the CLI against the sandbox, whose hooks fail, get disabled and drop events as GitLab's do."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+
+import pytest
+
+from bot.cli import main
+from sandbox.hooks import alert_status
+
+DISCARD = "http://127.0.0.1:9/webhook"  # refused at once: the bot is down
+
+
+def write_config(w, tmp_path, extra: str = "") -> str:
+    path = os.path.join(str(tmp_path), "sync.yml")
+    with open(path, "w") as fh:
+        fh.write(f"projects: [support/incidents]\nqueue:\n  sqlite_path: {w.cfg.queue['sqlite_path']}\n"
+                 f"  retry_base_seconds: 0.05\n  poll_seconds: 0.1\n{extra}")
+    return path
+
+
+@pytest.fixture
+def sync(world, tmp_path, monkeypatch, capsys):
+    """sync(*args) -> (exit code, stdout): `incident-bot sync` on the world's project and queue store."""
+    monkeypatch.setenv("GITLAB_URL", world.sb.url)
+    monkeypatch.setenv("GITLAB_TOKEN", world.bot_user["token"])
+    monkeypatch.setenv("INCIDENT_BOT_WEBHOOK_SECRET", "s3cret-token")
+    config = write_config(world, tmp_path)
+
+    def run(*args: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = main(["sync", "--config", config, "--wait", "30", *args])
+        world.sb.wait_idle(20)
+        return code, capsys.readouterr().out
+    return run
+
+
+def bot_down(w):
+    for hook in w.sb.store.hooks[w.pid]:
+        hook["url"] = DISCARD
+
+
+def updates(w, iid) -> list[str]:
+    """The summaries of the bot's update replies, in the order they were posted."""
+    return [m.group(1) for n in w.bot_notes(iid) if (m := re.search(r"(step \d+)", n["body"]))]
+
+
+def test_a_comment_made_while_the_bot_was_down_is_answered_once_by_one_sync(world, sync):
+    iid = world.declare(sev="sev2")
+    bot_down(world)
+    world.comment(iid, "/incident update\nsummary: step 1\n")
+    assert world.kinds(iid).count("update") == 0 and world.sb.deliveries[-1]["status"] is None
+    code, out = sync()
+    assert code == 0 and "queued 1" in out
+    assert updates(world, iid) == ["step 1"] and world.state(iid).update_count == 1
+    writes = world.sb.count_calls(user="incident-bot")["writes"]
+    code, out = sync()
+    assert code == 0 and world.sb.count_calls(user="incident-bot")["writes"] == writes  # a second sync writes nothing
+    assert updates(world, iid) == ["step 1"]
+
+
+def test_six_commands_while_the_hook_is_disabled_are_answered_once_in_order(world, sync):
+    iid = world.declare(sev="sev2")
+    bot_down(world)
+    for n in range(1, 7):
+        world.comment(iid, f"/incident update\nsummary: step {n}\n")
+    hook = world.sb.store.hooks[world.pid][0]
+    assert alert_status(hook, world.sb.now()) == "temporarily_disabled" and len(world.sb.dropped) == 2
+    hook["url"] = world.bot.webhook_url  # the bot is back; GitLab keeps the hook disabled
+    code, out = sync()
+    assert code == 0 and "hook temporarily_disabled" in out
+    assert updates(world, iid) == [f"step {n}" for n in range(1, 7)]
+    assert world.state(iid).update_count == 6
+    sync()
+    assert updates(world, iid) == [f"step {n}" for n in range(1, 7)]
+
+
+def test_without_any_hook_a_label_and_an_update_are_handled_by_sync_alone(world, sync):
+    world.sb.store.hooks[world.pid].clear()
+    iid = world.create_issue(labels=["incident"])
+    world.comment(iid, "/incident update\nsummary: step 1\n")
+    assert world.bot_notes(iid) == [] and world.sb.deliveries == []
+    code, out = sync()
+    assert code == 0 and "no hook" in out
+    assert world.state(iid) is not None and updates(world, iid) == ["step 1"]
+    kinds = world.kinds(iid)
+    assert kinds.index("update") > 0 and kinds.count("update") == 1  # declared first, then the update
+
+
+def test_sync_and_webhooks_for_the_same_comments_reply_once(world, sync):
+    iid = world.declare(sev="sev2")
+    world.bot.queue.stop()  # the webhooks are stored (202) but wait: sync's events join them in the queue
+    issue = world.gl("alice").projects.get(world.pid, lazy=True).issues.get(iid, lazy=True)
+    for n in range(1, 4):
+        issue.notes.create({"body": f"/incident update\nsummary: step {n}\n"})
+    world.sb.wait_idle(20)
+    assert world.bot.queue.depth() == 3
+    both = []
+    code = [None]
+
+    def run_sync():
+        code[0], out = sync()
+        both.append(out)
+    t = threading.Thread(target=run_sync)
+    t.start()  # its workers and the bot's race for the same lane
+    world.bot.queue.start_workers()
+    t.join(60)
+    world.settle()
+    assert code[0] == 0 and "queued 3" in both[0]
+    assert updates(world, iid) == ["step 1", "step 2", "step 3"] and world.state(iid).update_count == 3
+
+
+def test_dry_run_lists_what_it_would_handle_and_writes_nothing(world, sync):
+    iid = world.declare(sev="sev2")
+    bot_down(world)
+    world.comment(iid, "/incident update\nsummary: step 1\n")
+    writes = world.sb.count_calls(user="incident-bot")["writes"]
+    code, out = sync("--dry-run")
+    assert code == 0 and f"would handle #{iid} note" in out
+    assert world.sb.count_calls(user="incident-bot")["writes"] == writes and updates(world, iid) == []
+
+
+def test_bad_arguments_exit_2_and_an_unreachable_gitlab_exits_1(world, sync, monkeypatch):
+    assert sync("--since", "yesterday")[0] == 2
+    monkeypatch.setenv("GITLAB_TOKEN", "glpat-wrong")
+    assert sync()[0] == 1
+    monkeypatch.setenv("GITLAB_URL", "http://127.0.0.1:9")
+    assert sync()[0] == 1
