@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 
 import pytest
+import requests
 
 from bot.cli import main
 from sandbox.hooks import alert_status
@@ -75,6 +77,11 @@ def test_six_commands_while_the_hook_is_disabled_are_answered_once_in_order(worl
     assert code == 0 and "hook temporarily_disabled" in out
     assert updates(world, iid) == [f"step {n}" for n in range(1, 7)]
     assert world.state(iid).update_count == 6
+    health = requests.get(world.bot.url + "/healthz", timeout=5).json()  # the pass told this process
+    assert health["hooks"]["support/incidents"]["alert_status"] == "temporarily_disabled"
+    assert health["seconds_since_last_webhook"] is not None  # the declare's webhook came
+    metrics = requests.get(world.bot.url + "/metrics", timeout=5).text
+    assert 'hook_disabled{project="support/incidents"} 1.0' in metrics
     sync()
     assert updates(world, iid) == [f"step {n}" for n in range(1, 7)]
 
@@ -106,8 +113,11 @@ def test_sync_and_webhooks_for_the_same_comments_reply_once(world, sync):
         code[0], out = sync()
         both.append(out)
     t = threading.Thread(target=run_sync)
-    t.start()  # its workers and the bot's race for the same lane
-    world.bot.queue.start_workers()
+    t.start()
+    deadline = time.monotonic() + 20
+    while world.bot.queue.depth() < 6 and time.monotonic() < deadline:  # sync's three joined the webhooks'
+        time.sleep(0.01)
+    world.bot.queue.start_workers()  # the bot's workers and the sync's race for the same lane
     t.join(60)
     world.settle()
     assert code[0] == 0 and "queued 3" in both[0]
@@ -130,3 +140,42 @@ def test_bad_arguments_exit_2_and_an_unreachable_gitlab_exits_1(world, sync, mon
     assert sync()[0] == 1
     monkeypatch.setenv("GITLAB_URL", "http://127.0.0.1:9")
     assert sync()[0] == 1
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_restarted_after_an_outage_answers_the_missed_command_in_its_first_pass(world, tmp_path):
+    import subprocess
+    import sys
+
+    iid = world.declare(sev="sev2")
+    world.bot.queue.stop()  # the bot goes down (its web side keeps the port; GitLab cannot reach it)
+    bot_down(world)
+    issue = world.gl("alice").projects.get(world.pid, lazy=True).issues.get(iid, lazy=True)
+    issue.notes.create({"body": "/incident update\nsummary: step 1\n"})
+    world.sb.wait_idle(20)
+    port = free_port()
+    config = write_config(world, tmp_path, "sync:\n  interval_seconds: 60\n")
+    env = dict(os.environ, GITLAB_URL=world.sb.url, GITLAB_TOKEN=world.bot_user["token"],
+               INCIDENT_BOT_WEBHOOK_SECRET="s3cret-token", PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--config", config],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while updates(world, iid) != ["step 1"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert updates(world, iid) == ["step 1"]  # no manual step: the first pass found it
+        health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json()
+        assert health["hooks"]["support/incidents"]["found"] is True  # the pass read the hook (Maintainer)
+        assert health["seconds_since_last_webhook"] is None  # no webhook reached this process
+        world.sb.wait_quiet(quiet=0.3)
+        assert updates(world, iid) == ["step 1"] and world.state(iid).update_count == 1
+    finally:
+        proc.terminate()
+        proc.wait(10)
