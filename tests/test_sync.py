@@ -179,3 +179,20 @@ def test_serve_restarted_after_an_outage_answers_the_missed_command_in_its_first
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_since_bounds_the_pass_and_a_comment_makes_its_issue_count_as_updated(world, sync):
+    from datetime import datetime, timedelta, timezone
+
+    iid = world.declare(sev="sev2")
+    old = world.create_issue(title="quiet")
+    bot_down(world)
+    long_ago = datetime.now(timezone.utc) - timedelta(hours=3)
+    with world.sb.lock:
+        for issue in world.sb.store.issues.values():
+            issue["updated_at"] = long_ago
+    world.comment(iid, "/incident update\nsummary: step 1\n")  # GitLab touches the issue a note is on
+    since = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    code, out = sync("--since", since)
+    assert code == 0 and "1 issues changed" in out and f"#{old}" not in out
+    assert updates(world, iid) == ["step 1"]
