@@ -196,3 +196,35 @@ def test_since_bounds_the_pass_and_a_comment_makes_its_issue_count_as_updated(wo
     code, out = sync("--since", since)
     assert code == 0 and "1 issues changed" in out and f"#{old}" not in out
     assert updates(world, iid) == ["step 1"]
+
+
+def test_a_sync_on_a_fresh_machine_finds_what_was_handled_in_gitlab(world, sync, tmp_path, monkeypatch, capsys):
+    from bot.statekey import ensure_state_key
+
+    iid = world.declare(sev="sev2")
+    world.comment(iid, "/incident update\nsummary: step 1\n")  # answered through the webhook
+    bot_down(world)
+    world.comment(iid, "/incident update\nsummary: step 2\n")
+    assert sync()[0] == 0 and updates(world, iid) == ["step 1", "step 2"]
+    # Another machine: an empty queue store and no mark, only the state key (INCIDENT_BOT_STATE_KEY).
+    monkeypatch.setenv("INCIDENT_BOT_STATE_KEY", ensure_state_key(world.cfg))
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "sync.yml").write_text(f"queue:\n  sqlite_path: {fresh / 'queue.db'}\n")
+    writes = world.sb.count_calls(user="incident-bot")["writes"]
+    capsys.readouterr()
+    assert main(["sync", "--config", str(fresh / "sync.yml"), "--project", "support/incidents"]) == 0
+    assert "queued 0" in capsys.readouterr().out  # the bot's markers say both were answered
+    assert world.sb.count_calls(user="incident-bot")["writes"] == writes
+
+
+def test_healthz_says_when_the_bot_cannot_read_hooks(world, sync):
+    from sandbox import DEVELOPER
+
+    world.declare(sev="sev2")
+    world.sb.add_member(world.pid, world.bot_user["id"], DEVELOPER)
+    code, out = sync()
+    assert code == 0 and "cannot read hooks (needs Maintainer)" in out
+    health = requests.get(world.bot.url + "/healthz", timeout=5).json()
+    assert health["hooks"]["support/incidents"] == {"readable": False}
+    assert 0 <= health["seconds_since_last_webhook"] < 60  # what a monitor has instead: silence
