@@ -22,10 +22,10 @@ import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 
-from benchmarks.cadence import PROJECT, STATE_KEY, populate
+from benchmarks.cadence import PROJECT, STATE_KEY, add_project, populate
 from bot.cli import main as cli_main
 from bot.timeutil import iso
-from sandbox import MAINTAINER, Sandbox
+from sandbox import Sandbox
 
 LISTING = re.compile(r"^/api/v4/projects/[^/]+/issues$")
 PASS_READS = re.compile(r"/issues/\d+/(notes|resource_label_events|resource_state_events)$")
@@ -65,11 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         fh.write(f"queue:\n  sqlite_path: {os.path.join(tmp, 'queue.db')}\n")
 
     with Sandbox() as sb:
-        bot = sb.add_user("incident-bot", name="Incident Bot", bot=True)
-        alice = sb.add_user("alice")
-        project = sb.add_project(PROJECT)
-        sb.add_member(project["id"], bot["id"], MAINTAINER)
-        sb.add_member(project["id"], alice["id"], MAINTAINER)
+        bot, project = add_project(sb)
         os.environ.update(GITLAB_URL=sb.url, GITLAB_TOKEN=bot["token"], INCIDENT_BOT_STATE_KEY=STATE_KEY,
                           INCIDENT_BOT_CONFIG=config)
         populate(sb, args.incidents, 0)
