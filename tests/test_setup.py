@@ -82,3 +82,26 @@ def test_check_reports_a_disabled_hook_and_setup_re_enables_it(world, run):
     code, out = run("setup")
     assert code == 0 and "re-enabled the hook" in out and alert_status(hook, world.sb.now()) == "executable"
     assert run("check")[0] == 0
+
+
+def test_check_names_a_gitlab_url_that_redirects(world, run, monkeypatch):
+    import threading
+
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request, Response
+
+    @Request.application
+    def moved(request: Request) -> Response:  # an old address, or http:// in front of https://
+        query = ("?" + request.query_string.decode()) if request.query_string else ""
+        return Response("", status=301, headers={"Location": world.sb.url + request.path + query})
+
+    server = make_server("127.0.0.1", 0, moved, threaded=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        run("setup")
+        monkeypatch.setenv("GITLAB_URL", f"http://127.0.0.1:{server.port}")
+        code, out = run("check")
+        assert code == 1 and f"redirects to {world.sb.url}/api/v4/version" in out
+        assert "set GITLAB_URL to the address it redirects to" in out
+    finally:
+        server.shutdown()
