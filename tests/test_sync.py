@@ -228,3 +228,25 @@ def test_healthz_says_when_the_bot_cannot_read_hooks(world, sync):
     health = requests.get(world.bot.url + "/healthz", timeout=5).json()
     assert health["hooks"]["support/incidents"] == {"readable": False}
     assert 0 <= health["seconds_since_last_webhook"] < 60  # what a monitor has instead: silence
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_the_last_pass_is_remembered_beside_the_queue_store(kind, tmp_path):
+    import uuid
+    from datetime import datetime, timezone
+
+    from queue_backends import REDIS_URL, redis_or_skip
+
+    from bot import sync_mark
+    from bot.config import load_config
+
+    cfg = load_config(env={})
+    cfg.data["queue"]["sqlite_path"] = str(tmp_path / "queue.db")
+    if kind == "redis":
+        redis_or_skip()
+        cfg.queue_url, cfg.data["queue"]["name"] = REDIS_URL, f"ib-test-{uuid.uuid4().hex[:8]}"
+    assert sync_mark.load(cfg, "support/incidents") is None  # a first pass: 24 hours back
+    when = datetime(2026, 12, 1, 12, 0, 5, tzinfo=timezone.utc)
+    sync_mark.save(cfg, "support/incidents", when)
+    sync_mark.save(cfg, "support/other", datetime(2026, 12, 1, tzinfo=timezone.utc))
+    assert sync_mark.load(cfg, "support/incidents") == when
