@@ -73,6 +73,16 @@ def populate(sb: Sandbox, n: int, overdue_share: float) -> int:
     return count
 
 
+def add_project(sb: Sandbox) -> tuple[dict, dict]:
+    """PROJECT with the bot and alice as Maintainers: (the bot user, the project)."""
+    bot = sb.add_user("incident-bot", name="Incident Bot", bot=True)
+    alice = sb.add_user("alice")
+    project = sb.add_project(PROJECT)
+    sb.add_member(project["id"], bot["id"], MAINTAINER)
+    sb.add_member(project["id"], alice["id"], MAINTAINER)
+    return bot, project
+
+
 def run_once(sb: Sandbox, label: str, n: int) -> dict:
     sb.reset_calls()
     out = io.StringIO()
@@ -108,11 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     with Sandbox() as sb:
-        bot = sb.add_user("incident-bot", name="Incident Bot", bot=True)
-        alice = sb.add_user("alice")
-        project = sb.add_project(PROJECT)
-        sb.add_member(project["id"], bot["id"], MAINTAINER)
-        sb.add_member(project["id"], alice["id"], MAINTAINER)
+        bot, _ = add_project(sb)
         os.environ.update(GITLAB_URL=sb.url, GITLAB_TOKEN=bot["token"], INCIDENT_BOT_STATE_KEY=STATE_KEY)
         os.environ.pop("INCIDENT_BOT_CONFIG", None)
         started = time.perf_counter()

@@ -18,6 +18,7 @@ from . import metrics
 from .config import Config
 from .events import BadDelivery, parse_delivery
 from .health import default_checks, report
+from .hooks import HEALTH
 from .queue import DeliveryQueue, QueueUnavailable
 from .webhook import ignored_key, stored_delivery, token_matches, triggers_nothing, verify_signature
 
@@ -54,6 +55,7 @@ def create_app(cfg: Config, queue: DeliveryQueue, *, insecure: bool = False) -> 
         metrics.delivery_received()
         if cfg.webhook_secret and not token_matches(cfg.webhook_secret, request.headers.get("X-Gitlab-Token")):
             return _reject("token", 401, "missing or wrong X-Gitlab-Token")
+        HEALTH.webhook_arrived()  # GitLab reaches us: /healthz says how long ago, for a silence alert
         body = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH, read or not
         if cfg.signing_token and (reason := verify_signature(cfg.signing_token, request.headers, body)):
             return _reject("signature", 401, reason)
@@ -78,7 +80,7 @@ def create_app(cfg: Config, queue: DeliveryQueue, *, insecure: bool = False) -> 
     @app.get("/healthz")
     def healthz():
         code, body = report(health_checks)
-        return _json(code, **body)
+        return _json(code, **body, **HEALTH.snapshot())
 
     @app.get("/metrics")
     def metrics_endpoint():

@@ -1,4 +1,4 @@
-"""The `incident-bot` command: serve, worker, cadence, deliveries."""
+"""The `incident-bot` command: serve, worker, cadence, sync, check, setup, deliveries."""
 
 from __future__ import annotations
 
@@ -102,6 +102,26 @@ def cmd_cadence(args) -> int:
     return run_cadence(args)
 
 
+def cmd_sync(args) -> int:
+    from .logs import setup_logging
+    from .sync_command import run_sync
+
+    setup_logging(args.log_level)
+    return run_sync(args)
+
+
+def cmd_check(args) -> int:
+    from .setup import run_check
+
+    return run_check(args)
+
+
+def cmd_setup(args) -> int:
+    from .setup import run_setup
+
+    return run_setup(args)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="incident-bot", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -132,6 +152,24 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--now", help="evaluate at this ISO 8601 time instead of now")
     c.add_argument("--format", choices=["text", "json"], default="text")
     c.set_defaults(func=cmd_cadence)
+
+    sy = sub.add_parser("sync", help="catch up on what webhooks did not bring: handle it once, in order")
+    common(sy)
+    sy.add_argument("--project", action="append", help="project id or path (repeatable; default: config)")
+    sy.add_argument("--since", help="look back to this ISO 8601 time (default: the last pass; 24 h the first time)")
+    sy.add_argument("--dry-run", action="store_true", help="queue nothing; print what would be handled")
+    sy.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the queued events (default 120)")
+    sy.set_defaults(func=cmd_sync)
+
+    for name, func, text in (("check", cmd_check, "read-only: is the project set up for the bot? (exit 1: no)"),
+                             ("setup", cmd_setup, "create the labels and the webhook the bot needs")):
+        sp = sub.add_parser(name, help=text)
+        common(sp)
+        sp.add_argument("--project", action="append", help="project id or path (repeatable; default: config)")
+        sp.add_argument("--webhook-url", help="the address GitLab reaches the bot at (default: sync.webhook_url)")
+        if name == "setup":
+            sp.add_argument("--dry-run", action="store_true", help="write nothing; say what would be done")
+        sp.set_defaults(func=func)
 
     dl = sub.add_parser("deliveries", help="list or replay stored deliveries")
     common(dl)

@@ -62,12 +62,26 @@ def serve(cfg: Config, *, host: str, port: int, threads: int, workers: bool = Tr
     if workers:
         bot.queue.start_workers()
     stop_on_sigterm()
+    loop = start_sync(bot)
     log.info("serving on %s:%s", host, server.effective_port)
     try:
         server.run()  # returns on KeyboardInterrupt, once waitress has finished the requests in progress
     finally:
+        if loop:
+            loop.stop()
         bot.queue.close()
         log.info("stopped")
+
+
+def start_sync(bot: Bot):
+    """The catch-up pass at start and every sync.interval_seconds (bot/sync_run.py), or None when off."""
+    from .sync_run import SyncLoop
+
+    interval = float(bot.cfg.data["sync"]["interval_seconds"])
+    if not interval or not bot.cfg.projects:
+        log.info("sync is off (%s)", "sync.interval_seconds is 0" if not interval else "no `projects` configured")
+        return None
+    return SyncLoop(bot.services, bot.queue, bot.cfg.projects, interval, bot.cfg.data["sync"]["webhook_url"]).start()
 
 
 def work(cfg: Config) -> None:

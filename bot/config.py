@@ -60,6 +60,9 @@ DEFAULTS: dict[str, Any] = {
     "handoff_lead_minutes": 30,
     "role_release_after_hours": 24,
     "stale_mitigation_hours": 24,
+    # `serve` catches up on what webhooks did not bring (bot down, hook disabled, or no hook at all):
+    # a pass at start and then every interval_seconds (0: off), over `projects`.
+    "sync": {"interval_seconds": 60, "webhook_url": None},
     "queue": {
         "url": None,  # redis://host:6379/0 for several processes; None means the embedded SQLite file
         "name": "incident-bot",  # the Redis key prefix: processes sharing a queue use the same name

@@ -225,6 +225,7 @@ SCHEMA: dict[str, Any] = {
     "handoff_lead_minutes": whole(0),
     "role_release_after_hours": number(0, above=True),
     "stale_mitigation_hours": number(0, above=True),
+    "sync": {"interval_seconds": number(0), "webhook_url": text(optional=True)},
     "queue": {
         "url": text(optional=True),
         "name": text(),

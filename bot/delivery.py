@@ -30,7 +30,9 @@ def make_processor(services: Services) -> Callable[[dict], None]:
                     event = event_from_dict(parsed) if parsed else parse_delivery(headers, delivery["body"])
                     # A retry (or a replay) may follow a try that posted before it failed: look for its markers.
                     outcome = process_event(event, services, event_uuid=headers.get("X-Gitlab-Event-UUID"),
-                                            retry=delivery.get("attempts", 2) > 1 or bool(delivery.get("replayed")))
+                                            retry=delivery.get("attempts", 2) > 1 or bool(delivery.get("replayed"))
+                                            # A sync may meet a webhook for the same change: always look.
+                                            or delivery.get("source") == "sync")
             except RetryableGitLabError as exc:
                 log.warning("GitLab error, will retry: %s", exc)
                 raise RetryableError(str(exc), retry_after=exc.retry_after, rate_limited=exc.rate_limited,

@@ -73,6 +73,15 @@ gitlab_token_accepted = Gauge("gitlab_token_accepted", "0 while GitLab refuses t
 gitlab_up.set(1)
 gitlab_token_accepted.set(1)
 
+hook_disabled = Gauge(
+    "hook_disabled", "1 when the project's hook to the bot is missing or disabled by GitLab (read by sync).",
+    ["project"], registry=REGISTRY,
+)
+seconds_since_last_webhook = Gauge(
+    "seconds_since_last_webhook", "Seconds since this process last got a webhook (NaN: none yet).",
+    registry=REGISTRY,
+)
+
 _depth_source: Callable[[], int] | None = None
 
 

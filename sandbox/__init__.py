@@ -15,7 +15,8 @@ Behaviour chosen where GitLab offers a choice:
 - assignee_limit=None (Premium) also makes scoped labels exclusive, unless scoped_labels says otherwise.
 
 Modules: store (state), issues / notes / quick_actions (changes and their side effects), entities (REST
-JSON), payloads (webhook JSON), hooks (delivery), params / paging (HTTP details), api (routes),
+JSON), payloads (webhook JSON), hooks (delivery, auto-disabling, recursion detection), hooks_api (the
+project hooks API), params / paging (HTTP details), api (routes),
 wsgi (auth, faults, latency, call log), server (the Sandbox object).
 """
 

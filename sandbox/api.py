@@ -11,6 +11,7 @@ from .errors import ApiError, bad_request, not_found
 from .front import external
 from .paging import paginate
 from .params import boolean, int_list, issue_params, merged, str_list, time_value
+from .store import REPORTER
 
 bp = Blueprint("gitlab_api", __name__, url_prefix="/api/v4")
 
@@ -113,6 +114,7 @@ def create_label(pid: str):
         raise bad_request("name is missing")
     with sandbox().transaction() as st:
         p = st.project(pid)
+        st.require(st.level(p["id"], g.user) >= REPORTER)  # admin_label: Reporter and up
         if st.find_label(p["id"], name):
             raise ApiError(409, {"message": "Label already exists"})
         lb = st.ensure_label(p["id"], name)

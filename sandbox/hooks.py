@@ -97,3 +97,109 @@ class Sender:
                 self._pending -= 1
                 self.last_activity = time.monotonic()
                 self._idle.notify_all()
+
+
+# -- auto-disabling (app/models/concerns/web_hooks/auto_disabling.rb) --------------------------------
+# A project hook that fails (any answer but 2xx/3xx, or no answer) counts `recent_failures`; past 3 in a row
+# each failure disables it for INITIAL_BACKOFF * 2**(failures - 3), clamped to [1 minute, 1 day]; past 39
+# it is disabled for good. A success resets the count. A disabled hook is not fired: its events are dropped.
+TEMPORARILY_DISABLED_FAILURE_THRESHOLD = 3
+PERMANENTLY_DISABLED_FAILURE_THRESHOLD = 39
+INITIAL_BACKOFF, MAX_BACKOFF = 60.0, 86400.0
+
+
+def temporarily_disabled(hook: dict[str, Any], now: float) -> bool:
+    until = hook.get("disabled_until")
+    return (until is not None and until >= now and TEMPORARILY_DISABLED_FAILURE_THRESHOLD
+            < hook["recent_failures"] <= PERMANENTLY_DISABLED_FAILURE_THRESHOLD)
+
+
+def permanently_disabled(hook: dict[str, Any]) -> bool:
+    return hook["recent_failures"] > PERMANENTLY_DISABLED_FAILURE_THRESHOLD
+
+
+def executable(hook: dict[str, Any], now: float) -> bool:
+    return not temporarily_disabled(hook, now) and not permanently_disabled(hook)
+
+
+def alert_status(hook: dict[str, Any], now: float) -> str:
+    if temporarily_disabled(hook, now):
+        return "temporarily_disabled"
+    return "disabled" if permanently_disabled(hook) else "executable"
+
+
+def enable(hook: dict[str, Any]) -> None:
+    hook.update(recent_failures=0, disabled_until=None)
+
+
+def backoff(hook: dict[str, Any], now: float) -> None:
+    """One more failure (only while the hook is executable, as GitLab's `backoff!`)."""
+    if not executable(hook, now):
+        return
+    failures = hook["recent_failures"]
+    if failures + 1 > TEMPORARILY_DISABLED_FAILURE_THRESHOLD:
+        delay = INITIAL_BACKOFF * 2.0 ** max(failures - TEMPORARILY_DISABLED_FAILURE_THRESHOLD, 0)
+        hook["disabled_until"] = now + min(max(delay, INITIAL_BACKOFF), MAX_BACKOFF)
+    hook["recent_failures"] = min(failures + 1, PERMANENTLY_DISABLED_FAILURE_THRESHOLD + 1)
+
+
+def record_outcome(hook: dict[str, Any], status: int | None, now: float) -> None:
+    """WebHooks::LogExecutionService: :ok (2xx, 3xx) enables; anything else backs off."""
+    if status is not None and 200 <= status < 400:
+        enable(hook)
+    else:
+        backoff(hook, now)
+
+
+class RecursionDetection:
+    """lib/gitlab/web_hooks/recursion_detection.rb: per event UUID, the hooks already fired in its chain.
+    A call that carries X-Gitlab-Event-UUID (made by a webhook's receiver) fires no hook of that chain
+    again, nor any once the chain has fired COUNT_LIMIT hooks. Entries live 30 minutes."""
+
+    COUNT_LIMIT = 100
+    TTL = 1800.0
+
+    def __init__(self) -> None:
+        self._chains: dict[str, tuple[float, set[int]]] = {}
+        self.blocked: list[dict[str, Any]] = []
+
+    def _ids(self, event_uuid: str, now: float) -> set[int]:
+        touched, ids = self._chains.get(event_uuid, (now, set()))
+        return ids if now - touched <= self.TTL else set()
+
+    def block(self, hook: dict[str, Any], event_uuid: str, chained: bool, now: float) -> bool:
+        if not chained:  # not made by a webhook's receiver: no recursion is possible
+            return False
+        ids = self._ids(event_uuid, now)
+        if hook["id"] in ids or len(ids) >= self.COUNT_LIMIT:
+            self.blocked.append({"hook_id": hook["id"], "event_uuid": event_uuid})
+            return True
+        return False
+
+    def register(self, hook: dict[str, Any], event_uuid: str, now: float) -> None:
+        ids = self._ids(event_uuid, now)
+        ids.add(hook["id"])
+        self._chains[event_uuid] = (now, ids)
+
+
+HOOK_EVENT_FLAGS = ("push_events", "tag_push_events", "merge_requests_events", "repository_update_events",
+                    "enable_ssl_verification", "issues_events", "confidential_issues_events", "note_events",
+                    "confidential_note_events", "pipeline_events", "wiki_page_events", "deployment_events",
+                    "job_events", "releases_events", "emoji_events", "resource_access_token_events",
+                    "feature_flag_events", "milestone_events")
+
+
+def hook_entity(hook: dict[str, Any], now: float) -> dict[str, Any]:
+    """API::Entities::ProjectHook: every field but the token and the signing key, which GitLab never shows."""
+    from datetime import datetime, timezone
+
+    from .clock import iso
+    until = hook.get("disabled_until")
+    return {"id": hook["id"], "url": hook["url"], "name": hook.get("name") or "",
+            "description": hook.get("description") or "", "project_id": hook["project_id"],
+            **{flag: bool(hook.get(flag, flag in ("push_events", "enable_ssl_verification")))
+               for flag in HOOK_EVENT_FLAGS},
+            "created_at": hook.get("created_at"), "push_events_branch_filter": None,
+            "branch_filter_strategy": "wildcard", "custom_webhook_template": None, "custom_headers": [],
+            "url_variables": [], "alert_status": alert_status(hook, now),
+            "disabled_until": iso(datetime.fromtimestamp(until, timezone.utc)) if until is not None else None}

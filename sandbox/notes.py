@@ -27,6 +27,7 @@ def create_note(store: Store, issue: dict[str, Any], actor: dict[str, Any], body
             "updated_at": now, "system": False, "internal": bool(internal),
             "discussion_id": discussion_id("note", nid)}
     store.notes[nid] = note
+    issue["updated_at"] = store.clock()  # Note `belongs_to :noteable, touch: true`: the issue lists as updated
     store.emit({"type": "note", "note_id": nid, "actor_id": actor["id"], "action": "create"})
     return note, commands
 

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 from . import entities, payloads
 from .clock import Clock, system_clock
 from .front import redirecting_server
-from .hooks import Sender, build_request, wants
+from .hooks import RecursionDetection, Sender, build_request, executable, record_outcome, wants
 from .store import DEVELOPER, Store
 from .wsgi import create_app
 from .wsgi_server import ThreadedServer
@@ -44,6 +44,8 @@ class Sandbox:
         self._rate_retry_after = False
         self._rate_seen: dict[tuple[str, int], list[float]] = {}
         self._sender = Sender(self._delivered, timeout=hook_timeout)
+        self.recursion = RecursionDetection()
+        self.dropped: list[dict[str, Any]] = []  # events a disabled hook did not get (GitLab drops them)
         self._server: ThreadedServer | None = None
         self._fronts: list[ThreadedServer] = []
         self.refused_tokens: dict[str, str] = {}  # token -> "expired" | "revoked"
@@ -262,9 +264,12 @@ class Sandbox:
             try:
                 yield self.store
             finally:
-                self._queue_events(g.get("event_uuid"))
+                self._queue_events(g.get("event_uuid"), bool(g.get("chained")))
 
-    def _queue_events(self, event_uuid: str | None) -> None:
+    def now(self) -> float:
+        return self.store.clock().timestamp()
+
+    def _queue_events(self, event_uuid: str | None, chained: bool = False) -> None:
         event_uuid = event_uuid or str(uuid.uuid4())
         st = self.store
         for event in st.take_events():
@@ -277,14 +282,26 @@ class Sandbox:
                 payload = payloads.note_hook(st, st.notes[event["note_id"]], actor, event["action"])
             name = payloads.hook_event_name(payload)
             for hook in st.hooks[issue["project_id"]]:
-                if wants(hook, name):
-                    headers, body = build_request(hook, payload, event_uuid, self.url or "", time.time())
-                    self._sender.enqueue({"event": name, "headers": headers, "payload": copy.deepcopy(payload),
-                                          "body": body, "url": hook["url"], "hook_id": hook["id"], "status": None})
+                if not wants(hook, name) or self.recursion.block(hook, event_uuid, chained, self.now()):
+                    continue
+                if not executable(hook, self.now()):
+                    self.dropped.append({"event": name, "hook_id": hook["id"], "payload": copy.deepcopy(payload)})
+                    continue
+                self.recursion.register(hook, event_uuid, self.now())
+                headers, body = build_request(hook, payload, event_uuid, self.url or "", time.time())
+                self._sender.enqueue({"event": name, "headers": headers, "payload": copy.deepcopy(payload),
+                                      "body": body, "url": hook["url"], "hook_id": hook["id"], "status": None})
 
     def _delivered(self, delivery: dict[str, Any]) -> None:
         with self.lock:
             self.deliveries.append(delivery)
+            hook = self.hook(delivery["hook_id"])
+            if hook is not None:  # GitLab never retries a delivery; it counts the failures
+                record_outcome(hook, delivery["status"], self.now())
+
+    def hook(self, hook_id: int) -> dict[str, Any] | None:
+        with self.lock:
+            return next((h for hooks in self.store.hooks.values() for h in hooks if h["id"] == hook_id), None)
 
     def redeliver(self, index: int) -> None:
         """Resend a past delivery with the same headers and body, like GitLab's "Resend request"."""

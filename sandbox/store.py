@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 from urllib.parse import unquote
 
-from .clock import Clock, system_clock
+from .clock import Clock, iso, system_clock
 from .errors import forbidden, not_found
 
 GUEST, REPORTER, DEVELOPER, MAINTAINER, OWNER = 10, 20, 30, 40, 50
@@ -221,7 +221,8 @@ class Store:
                  **events: bool) -> dict[str, Any]:
         self.project(pid)
         hook = {"id": self.next_id("hook"), "url": url, "token": token, "signing_key": signing_key,
-                "uuid": str(uuid.uuid4()), "project_id": pid,
+                "uuid": str(uuid.uuid4()), "project_id": pid, "name": "", "description": "",
+                "created_at": iso(self.clock()), "recent_failures": 0, "disabled_until": None,
                 "issues_events": True, "confidential_issues_events": True,
                 "note_events": True, "confidential_note_events": True}
         unknown = set(events) - set(hook)

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from . import front
 from .api import bp
 from .errors import ApiError
+from .hooks_api import bp as hooks_bp
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ def create_app(sandbox) -> Flask:
     app.json.sort_keys = False
     app.extensions["sandbox"] = sandbox
     app.register_blueprint(bp)
+    app.register_blueprint(hooks_bp)
     app.wsgi_app = KeepEncodedSlash(app.wsgi_app)
 
     @app.before_request
@@ -67,6 +69,8 @@ def create_app(sandbox) -> Flask:
         g.started = time.monotonic()
         g.arrived = time.time()  # the call log's "started": calls that overlap were made in one round trip
         g.user = None
+        # A call carrying the header was made by a webhook's receiver: recursion detection follows it.
+        g.chained = bool(request.headers.get("X-Gitlab-Event-UUID"))
         g.event_uuid = request.headers.get("X-Gitlab-Event-UUID") or str(uuid.uuid4())
         if sandbox.latency:
             time.sleep(sandbox.latency)
