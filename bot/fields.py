@@ -93,6 +93,8 @@ VERB_FIELDS: dict[str, tuple[Field, ...]] = {
         _text("customers", "Estimated affected customers (number/percentage if known)"),
         _list("actions", "What the team is currently doing"),
         _NEXT,
+        _choice("drill", "A simulation exercise (DRILL in every note; counted apart in the report)",
+                "yes", "no", "true", "false"),
     ),
     # 2. Periodic Status Update
     "update": (
@@ -217,6 +219,7 @@ VERB_FIELDS: dict[str, tuple[Field, ...]] = {
         _text("summary", "What mitigated the impact"),
         _NEXT,
     ),
+    "csat": (_text("comment", "The customer's comment, if any"),),
     "severity": (),
     "cmoc": (),
     "smoc": (),

@@ -63,6 +63,8 @@ class IncidentState:
     mitigated_at: datetime | None = None
     resolved_at: datetime | None = None
     postmortem_iid: int | None = None
+    drill: bool = False  # a simulation exercise: DRILL in every note, reminders page role holders only
+    csat: list[dict[str, Any]] = field(default_factory=list)  # {"pct", "given", "at", "by"}: `/incident csat`
     reminders: dict[str, str] = field(default_factory=dict)  # reminder key -> when it was sent (ISO)
     handled: list[str] = field(default_factory=list)  # command keys already applied (repeat deliveries)
 
