@@ -6,7 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import shutil
+import subprocess
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -226,7 +229,7 @@ def _cli(w, monkeypatch, *args) -> int:
     monkeypatch.setenv("GITLAB_URL", w.cfg.gitlab_url)
     monkeypatch.setenv("GITLAB_TOKEN", w.cfg.gitlab_token)
     monkeypatch.setenv("INCIDENT_BOT_STATE_KEY", ensure_state_key(w.cfg))
-    return main(["report", "--project", str(w.pid), "--since", "2026-11-01", "--until", "2026-11-11",
+    return main(["report", "--project", "support/incidents", "--since", "2026-11-01", "--until", "2026-11-11",
                  "--now", REPORT_AT.isoformat(), *args])
 
 
@@ -268,7 +271,7 @@ def test_post_issue_is_idempotent_and_embeds_uploaded_charts(played, monkeypatch
     assert _cli(w, monkeypatch, "--post-issue", "--out", "/dev/null") == 0
     assert _cli(w, monkeypatch, "--post-issue", "--out", "/dev/null") == 0
     reports = [i for i in w.sb.issues(w.pid) if "incident-report" in i["labels"]]
-    assert len(reports) == 1 and reports[0]["title"] == "Incident report 2026-11-01 to 2026-11-12"
+    assert len(reports) == 1 and reports[0]["title"] == "Incident report 2026-11-01 to 2026-11-11"
     uploads = w.sb.store.uploads[before:]
     assert len(uploads) == 10 and all(u["content"].startswith(b"\x89PNG") for u in uploads)
     assert all(f"]({u['url']})" in reports[0]["description"] for u in uploads[5:])
@@ -281,3 +284,61 @@ def test_csat_refuses_what_is_not_a_score(played):
     w.comment(ids["d"], "/incident csat great")
     assert "is not a CSAT score" in w.last_reply(ids["d"]) and "1 to 5" in w.last_reply(ids["d"])
     assert w.state(ids["d"]).csat == []
+
+
+# -- the HTML as a person sees it: a real headless browser ---------------------------------------
+CHROMIUM = next((path for name in ("chromium", "chromium-browser", "google-chrome")
+                 if (path := shutil.which(name))), None)
+PROBE = """<script>
+// What the browser drew: per chart, its size on the page and the drawn elements of each kind matplotlib
+// writes (scatter points, lines, bars and patches), counting only those with a non-empty box.
+const drawn = (svg, prefix) => [...svg.querySelectorAll(`g[id^="${prefix}"] path, g[id^="${prefix}"] use`)]
+  .filter(e => { const b = e.getBBox(); return b.width > 0 || b.height > 0; }).length;
+const charts = [...document.querySelectorAll('figure.chart')].map(f => {
+  const svg = f.querySelector('svg'); const r = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+  return {id: f.id, width: r.width, height: r.height, points: svg ? drawn(svg, 'PathCollection') : 0,
+          lines: svg ? drawn(svg, 'line2d') : 0, patches: svg ? drawn(svg, 'patch') : 0};
+});
+const pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(charts);
+document.body.appendChild(pre);
+</script>"""
+
+
+def _chromium(*args: str) -> str:
+    run = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                          "--virtual-time-budget=5000", *args], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout
+
+
+def _probe(w, monkeypatch, tmp_path, name: str, *args: str) -> dict[str, dict]:
+    page = tmp_path / f"{name}.html"
+    assert _cli(w, monkeypatch, "--format", "html", "--out", str(page), *args) == 0
+    probed = tmp_path / f"{name}-probed.html"  # the report as it is, and a script after it that measures
+    probed.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
+    dom = _chromium("--dump-dom", probed.as_uri())
+    charts = json.loads(re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S).group(1))
+    assert [c["id"] for c in charts] == ["chart-ttfc", "chart-ttr", "chart-cadence", "chart-trend", "chart-timeline"]
+    return {c["id"]: c for c in charts}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install chromium)")
+def test_every_chart_is_drawn_in_a_real_browser(played, monkeypatch, tmp_path):
+    w, _, _ = played
+    by = _probe(w, monkeypatch, tmp_path, "report")
+    # The same charts for a period without incidents: axes and a "no incident" text, nothing else.
+    empty = _probe(w, monkeypatch, tmp_path, "empty", "--since", "2026-10-01", "--until", "2026-10-02")
+    for name, c in by.items():
+        assert c["width"] > 200 and c["height"] > 100, c
+        drawn = c["points"] + c["lines"] + c["patches"]
+        assert drawn > empty[name]["points"] + empty[name]["lines"] + empty[name]["patches"], (c, empty[name])
+    assert by["chart-ttfc"]["points"] >= 4 and by["chart-ttr"]["points"] >= 4, by  # one per real incident
+    assert by["chart-cadence"]["patches"] >= empty["chart-cadence"]["patches"] + 3, by  # a bar per incident
+    shot = tmp_path / "shot.png"
+    _chromium(f"--screenshot={shot}", "--window-size=1200,1900", (tmp_path / "report.html").as_uri())
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(str(shot))
+    assert pixels.shape[1] == 1200 and (pixels[..., :3].mean(axis=2) < 0.9).mean() > 0.02  # not a blank page
+    if os.environ.get("REPORT_SCREENSHOT"):  # how docs/report-screenshot.png was made
+        shutil.copy(shot, os.environ["REPORT_SCREENSHOT"])

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .figures import IncidentRow  # noqa: E402
@@ -105,33 +104,38 @@ def _trend(summary: Summary) -> Chart:
 
 
 def _timeline(rows: list[IncidentRow]) -> Chart:
+    """One line per incident, in minutes since its detection, so that gaps compare across incidents."""
     shown = [r for r in rows if r.detected is not None][-TIMELINE_MAX:]
-    fig, ax = plt.subplots(figsize=(7.2, 0.9 + 0.45 * max(1, len(shown))))
+    fig, ax = plt.subplots(figsize=(7.2, 1.2 + 0.45 * max(1, len(shown))))
     if not shown:
         _empty(ax)
+
+    def since(r, at):
+        return (at - r.detected).total_seconds() / 60
+
     for y, r in enumerate(shown):
         t = r.timeline
-        ax.plot([t["detected"], t["end"]], [y, y], color="#95a5a6", linewidth=5, solid_capstyle="butt")
+        ax.plot([0, since(r, t["end"])], [y, y], color="#95a5a6", linewidth=5, solid_capstyle="butt")
         for gap in t["gaps"]:  # a gap longer than the cadence is drawn red over the bar
             if gap.late:
-                ax.plot([gap.start, gap.end], [y, y], color="#c0392b", linewidth=5, solid_capstyle="butt")
+                ax.plot([since(r, gap.start), since(r, gap.end)], [y, y], color="#c0392b", linewidth=5,
+                        solid_capstyle="butt")
         marks = [("detected", "o", "#2c3e50"), ("first", "D", "#2980b9"), ("mitigated", "^", "#e67e22"),
                  ("resolved", "s", "#27ae60")]
         for key, marker, colour in marks:
             if t.get(key):
-                ax.plot([t[key]], [y], marker=marker, color=colour, markersize=6, linestyle="none")
-        if t["updates"]:
-            ax.plot(t["updates"], [y] * len(t["updates"]), marker="|", color="black", markersize=12, linestyle="none")
-        if t["handoffs"]:
-            ax.plot(t["handoffs"], [y] * len(t["handoffs"]), marker="x", color="#8e44ad", markersize=8,
-                    linestyle="none")
+                ax.plot([since(r, t[key])], [y], marker=marker, color=colour, markersize=6, linestyle="none")
+        for key, marker, colour, size in (("updates", "|", "black", 12), ("handoffs", "x", "#8e44ad", 8)):
+            if t[key]:
+                ax.plot([since(r, at) for at in t[key]], [y] * len(t[key]), marker=marker, color=colour,
+                        markersize=size, linestyle="none")
     if shown:
         ax.set_yticks(range(len(shown)), [f"#{r.iid} SEV{r.severity}{' DRILL' if r.drill else ''}" for r in shown])
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
-        ax.tick_params(axis="x", rotation=30)
+        ax.set_xlabel("minutes since detection")
+        ax.set_xlim(left=-2)
         ax.set_ylim(-0.7, len(shown) - 0.3)
-    ax.set_title("Timeline: o detected, ◆ first communication, | update, x handoff, ▲ mitigated, ■ resolved; "
-                 "red = gap over the cadence", fontsize=8)
+    ax.set_title("o detected, \u25c6 first communication, | update, x handoff, \u25b2 mitigated, \u25a0 resolved; "
+                 "red: a gap longer than the cadence", fontsize=8)
     return Chart("timeline", "Timeline per incident", fig)
 
 

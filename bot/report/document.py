@@ -3,7 +3,6 @@ table, the incidents, and the charts. Rendered from templates/report.*.j2."""
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 
 from jinja2 import Environment, StrictUndefined, select_autoescape
@@ -52,7 +51,3 @@ def to_html(meta: dict, rows, summary, skipped, charts: list[Chart]) -> str:
     """Every chart inlined as SVG: the file needs no network to be viewed."""
     svgs = [{"name": c.name, "title": c.title, "svg": c.svg()} for c in charts]
     return _env(True).get_template("report.html.j2").render(charts=svgs, **_context(meta, rows, summary, skipped))
-
-
-def data_uri_png(chart: Chart) -> str:
-    return "data:image/png;base64," + base64.b64encode(chart.png()).decode()

@@ -16,7 +16,8 @@ LABEL = "incident-report"
 
 def post_report(gl: GitLab, project: str, since: date, until: date, charts: list[Chart],
                 markdown: Callable[[dict[str, str]], str]) -> tuple[int, str | None, bool]:
-    """(iid, web_url, created?). `markdown(images)` renders the report with the uploaded charts."""
+    """(iid, web_url, created?). `markdown(images)` renders the report with the uploaded charts. The
+    period is the days from `since` to `until`, both included."""
     me = gl.current_user()["username"]
     period = f"{since.isoformat()}..{until.isoformat()}"
     existing = next((i for i in gl.iter_issues(project, [LABEL], state="all")

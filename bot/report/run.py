@@ -6,14 +6,15 @@ Exit codes: 0 with a report (skipped incidents are listed in it); 1 when GitLab 
 
 from __future__ import annotations
 
+import os
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from ..config import ConfigError, load_config
 from ..gitlab import GitLab
 from ..gitlab_errors import GitLabRefused, MalformedResponse, RetryableGitLabError
 from ..timeutil import parse_day, parse_time, utcnow
-from .charts import draw
+from .charts import Chart, draw
 from .collect import collect
 from .document import to_html, to_markdown
 from .post import post_report
@@ -31,24 +32,23 @@ def _fail(message: str, code: int) -> int:
 def _when(text: str, name: str) -> datetime:
     day = parse_day(text)
     if day is not None:
-        return datetime(day.year, day.month, day.day, tzinfo=utcnow().tzinfo)
+        return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     try:
         return parse_time(text)
     except ValueError:
         raise ValueError(f"{name} {text!r} is not a date (YYYY-MM-DD) or an ISO 8601 time") from None
 
 
-def period(args, now: datetime) -> tuple[datetime, datetime]:
-    """[since, until): --until defaults to now (a date means up to the end of that day)."""
-    until = now
-    if args.until:
-        until = _when(args.until, "--until")
-        if parse_day(args.until) is not None:
-            until += timedelta(days=1)
-    since = _when(args.since, "--since") if args.since else until - timedelta(days=DEFAULT_DAYS)
-    if since >= until:
+def period(since: str | None, until: str | None, now: datetime) -> tuple[datetime, datetime]:
+    """[since, until): until defaults to now (a date means up to the end of that day); since to 30 days
+    before until."""
+    end = now
+    if until:
+        end = _when(until, "--until") + (timedelta(days=1) if parse_day(until) else timedelta())
+    start = _when(since, "--since") if since else end - timedelta(days=DEFAULT_DAYS)
+    if start >= end:
         raise ValueError("--since must be before --until")
-    return since, until
+    return start, end
 
 
 def build(gl: GitLab, cfg, project: str, since: datetime, until: datetime, now: datetime) -> dict:
@@ -60,18 +60,34 @@ def build(gl: GitLab, cfg, project: str, since: datetime, until: datetime, now: 
     return {"meta": meta, "rows": got.rows, "summary": summary, "skipped": got.skipped}
 
 
-def render(report: dict, fmt: str, cfg, image_paths: dict[str, str] | None = None) -> tuple[str, list]:
-    """(text, charts drawn). md with `image_paths` embeds those files."""
+def charts_of(report: dict, cfg) -> list[Chart]:
+    targets = {sev: cfg.response_target_minutes(sev) for sev in (1, 2, 3)}
+    return draw(report["rows"], report["summary"], targets)
+
+
+def render(report: dict, fmt: str, charts: list[Chart], images: dict[str, str] | None = None) -> str:
+    """The report as text; md embeds `images` (chart name -> path or URL) when given."""
     args = (report["meta"], report["rows"], report["summary"], report["skipped"])
     if fmt == "json":
-        return to_json(*args), []
+        return to_json(*args)
     if fmt == "csv":
-        return to_csv(report["rows"], report["summary"]), []
-    targets = {sev: cfg.response_target_minutes(sev) for sev in (1, 2, 3)}
-    charts = draw(report["rows"], report["summary"], targets)
+        return to_csv(report["rows"], report["summary"])
     if fmt == "html":
-        return to_html(*args, charts), charts
-    return to_markdown(*args, image_paths or {}), charts
+        return to_html(*args, charts)
+    return to_markdown(*args, images or {})
+
+
+def write_report(report: dict, fmt: str, out: str, charts: list[Chart]) -> None:
+    """Write to `out`; md gets its charts as PNG files beside it, embedded by relative path."""
+    images = {}
+    if fmt == "md":
+        folder, stem = os.path.dirname(os.path.abspath(out)), os.path.splitext(os.path.basename(out))[0]
+        for chart in charts:
+            images[chart.name] = f"{stem}-{chart.name}.png"
+            with open(os.path.join(folder, images[chart.name]), "wb") as fh:
+                fh.write(chart.png())
+    with open(out, "w", encoding="utf-8") as fh:
+        fh.write(render(report, fmt, charts, images))
 
 
 def run_report(args) -> int:
@@ -81,7 +97,7 @@ def run_report(args) -> int:
         return _fail(f"invalid configuration: {exc}", 2)
     try:
         now = _when(args.now, "--now") if args.now else utcnow()
-        since, until = period(args, now)
+        since, until = period(args.since, args.until, now)
     except ValueError as exc:
         return _fail(str(exc), 2)
     project = args.project or (cfg.projects[0] if cfg.projects else None)
@@ -90,46 +106,26 @@ def run_report(args) -> int:
     if not cfg.gitlab_token:
         return _fail("GITLAB_TOKEN is not set (a token that can read the project; api scope for --post-issue)", 2)
     gl = GitLab(cfg.gitlab_url, cfg.gitlab_token)
+    charts: list[Chart] = []
     try:
         report = build(gl, cfg, str(project), since, until, now)
-        images = _write_images(args, report, cfg)
-        text, charts = render(report, args.format, cfg, images)
+        charts = charts_of(report, cfg) if args.format in ("md", "html") or args.post_issue else []
+        calls = report["meta"]["calls"]
         if args.out:
-            with open(args.out, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            write_report(report, args.format, args.out, charts)
             print(f"incident-bot report: wrote {args.out} ({len(report['rows'])} incidents, "
-                  f"{len(report['skipped'])} skipped; GitLab calls: {report['meta']['calls']['listing']} listing, "
-                  f"{report['meta']['calls']['reads']} reads)", file=sys.stderr)
+                  f"{len(report['skipped'])} skipped; GitLab calls: {calls['listing']} listing, "
+                  f"{calls['reads']} reads)", file=sys.stderr)
         else:
-            sys.stdout.write(text)
+            sys.stdout.write(render(report, args.format, charts))
         if args.post_issue:
-            iid, url, created = post_report(gl, str(project), since.date(), until.date(), charts or render(
-                report, "md", cfg)[1], lambda imgs: render(report, "md", cfg, imgs)[0])
+            iid, url, created = post_report(gl, str(project), since.date(), (until - timedelta(seconds=1)).date(), charts,
+                                            lambda images: render(report, "md", charts, images))
             print(f"incident-bot report: {'created' if created else 'updated'} report issue #{iid} {url or ''}",
                   file=sys.stderr)
-        for chart in charts:
-            chart.close()
     except (RetryableGitLabError, GitLabRefused, MalformedResponse) as exc:
         return _fail(f"GitLab at {cfg.gitlab_url} could not be used: {exc}", 1)
+    finally:
+        for chart in charts:
+            chart.close()
     return 0
-
-
-def _write_images(args, report: dict, cfg) -> dict[str, str] | None:
-    """For md written to a file: the charts as PNG files beside it, embedded by relative path."""
-    if args.format != "md" or not args.out:
-        return None
-    import os
-
-    from .charts import draw
-
-    targets = {sev: cfg.response_target_minutes(sev) for sev in (1, 2, 3)}
-    folder = os.path.dirname(os.path.abspath(args.out))
-    stem = os.path.splitext(os.path.basename(args.out))[0]
-    images = {}
-    for chart in draw(report["rows"], report["summary"], targets):
-        name = f"{stem}-{chart.name}.png"
-        with open(os.path.join(folder, name), "wb") as fh:
-            fh.write(chart.png())
-        images[chart.name] = name
-        chart.close()
-    return images
