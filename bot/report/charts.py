@@ -17,7 +17,7 @@ from .summary import Summary  # noqa: E402
 matplotlib.rcParams.update({"svg.fonttype": "path", "svg.hashsalt": "incident-bot", "font.size": 9,
                             "axes.spines.top": False, "axes.spines.right": False})
 SEV_COLOURS = {1: "#c0392b", 2: "#e67e22", 3: "#2980b9"}
-TIMELINE_MAX = 30  # incidents in the timeline chart (the latest ones)
+TIMELINE_MAX = 30  # incidents in the per-incident charts (the latest ones; the tables list them all)
 
 
 @dataclass
@@ -69,7 +69,7 @@ def _distribution(rows: list[IncidentRow], key: str, title: str, name: str, targ
 
 def _cadence(rows: list[IncidentRow]) -> Chart:
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
-    timed = [r for r in rows if r.updates_timed]
+    timed = [r for r in rows if r.updates_timed][-TIMELINE_MAX:]
     if not timed:
         _empty(ax, "no timed status update in this period")
     else:
