@@ -101,6 +101,17 @@ def run_once(sb: Sandbox, label: str, n: int) -> dict:
             "reminders": s["reminders_posted"], "target_listing": math.ceil(n / 100)}
 
 
+def bot_project(sb: Sandbox) -> None:
+    """The bot and alice, maintainers of PROJECT; the command's environment points at the sandbox."""
+    bot = sb.add_user("incident-bot", name="Incident Bot", bot=True)
+    alice = sb.add_user("alice")
+    project = sb.add_project(PROJECT)
+    sb.add_member(project["id"], bot["id"], MAINTAINER)
+    sb.add_member(project["id"], alice["id"], MAINTAINER)
+    os.environ.update(GITLAB_URL=sb.url, GITLAB_TOKEN=bot["token"], INCIDENT_BOT_STATE_KEY=STATE_KEY)
+    os.environ.pop("INCIDENT_BOT_CONFIG", None)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--incidents", type=int, default=1000)
@@ -108,13 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     with Sandbox() as sb:
-        bot = sb.add_user("incident-bot", name="Incident Bot", bot=True)
-        alice = sb.add_user("alice")
-        project = sb.add_project(PROJECT)
-        sb.add_member(project["id"], bot["id"], MAINTAINER)
-        sb.add_member(project["id"], alice["id"], MAINTAINER)
-        os.environ.update(GITLAB_URL=sb.url, GITLAB_TOKEN=bot["token"], INCIDENT_BOT_STATE_KEY=STATE_KEY)
-        os.environ.pop("INCIDENT_BOT_CONFIG", None)
+        bot_project(sb)
         started = time.perf_counter()
         overdue = populate(sb, args.incidents, args.overdue)
         print(f"{args.incidents} open incidents in {PROJECT} ({overdue} overdue), created in "

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import re
 import sys
 import tempfile
 import time
@@ -27,15 +26,13 @@ from datetime import timedelta
 from bot.cli import main as cli_main
 from bot.markers import note_marker
 from bot.state import IncidentState, Role, render_block, state_scope, write_block
-from bot.timeutil import iso, parse_time
-from sandbox import MAINTAINER, Sandbox
+from bot.timeutil import iso
+from sandbox import Sandbox
 from sandbox import issues as sb_issues
 from sandbox import notes as sb_notes
 
-NOW = parse_time("2026-11-27T10:00:00Z")
-PROJECT = "support/incidents"
-STATE_KEY = "benchmark-state-key-0123456789abcdef0123"
-LISTING = re.compile(r"^/api/v4/projects/[^/]+/issues$")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cadence import LISTING, NOW, PROJECT, STATE_KEY, bot_project  # noqa: E402 - the same world as that benchmark
 
 
 def make_state(i: int) -> IncidentState:
@@ -106,13 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     with Sandbox() as sb, tempfile.TemporaryDirectory() as tmp:
-        bot = sb.add_user("incident-bot", name="Incident Bot", bot=True)
-        alice = sb.add_user("alice")
-        project = sb.add_project(PROJECT)
-        sb.add_member(project["id"], bot["id"], MAINTAINER)
-        sb.add_member(project["id"], alice["id"], MAINTAINER)
-        os.environ.update(GITLAB_URL=sb.url, GITLAB_TOKEN=bot["token"], INCIDENT_BOT_STATE_KEY=STATE_KEY)
-        os.environ.pop("INCIDENT_BOT_CONFIG", None)
+        bot_project(sb)
         started = time.perf_counter()
         partial = populate(sb, args.incidents, args.partial)
         print(f"{args.incidents} incidents in {PROJECT} ({partial} without a block), created in "
