@@ -16,6 +16,7 @@ from bot.state import read_block
 from bot.timeutil import utcnow
 
 from . import DEVELOPER, MAINTAINER, Sandbox
+from .demo_report import write_demo_report
 from .local import LocalBot
 
 PEOPLE = {"alice": "Alice Ng (CMOC)", "bob": "Bob Ortiz (SMOC)", "carol": "Carol Sato (IMOC)"}
@@ -116,6 +117,7 @@ def run_demo() -> int:
             print(f"\nGitLab API calls by the bot: {counts['reads']} reads, {counts['writes']} writes; "
                   f"webhooks delivered: {len(sb.deliveries)}; quick actions run by the bot: "
                   f"{sum(1 for q in sb.quick_actions if q.get('user') == 'incident-bot')}")
+            write_demo_report(cfg, project["path_with_namespace"], clock)
     return 0
 
 
