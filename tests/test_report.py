@@ -342,3 +342,32 @@ def test_every_chart_is_drawn_in_a_real_browser(played, monkeypatch, tmp_path):
     assert pixels.shape[1] == 1200 and (pixels[..., :3].mean(axis=2) < 0.9).mean() > 0.02  # not a blank page
     if os.environ.get("REPORT_SCREENSHOT"):  # how docs/report-screenshot.png was made
         shutil.copy(shot, os.environ["REPORT_SCREENSHOT"])
+
+
+def test_a_tampered_block_is_rebuilt_from_notes_and_marked_partial(played):
+    w, _, ids = played
+    with w.sb.lock:
+        issue = w.sb.store.issue_by_iid(w.pid, ids["a"])
+        before = issue["description"]
+        issue["description"] = before.replace('"severity":1', '"severity":3')  # the signature no longer matches
+    try:
+        rows = _rows(_report(w))
+    finally:
+        with w.sb.lock:
+            issue["description"] = before
+    a = rows[ids["a"]]
+    assert a.partial and "does not verify" in a.partial_reason
+    assert a.severity == 1 and a.ttr_min == 50.0  # from the bot's notes and labels, not the edited block
+    assert len(rows) == 5
+
+
+def test_scores_and_percentiles():
+    from bot.exercise import csat_percent
+    from bot.report.summary import percentile, stats
+
+    assert csat_percent("4") == (80.0, "4/5") and csat_percent("4/5") == (80.0, "4/5")
+    assert csat_percent("92%") == (92.0, "92%") and csat_percent("92") == (92.0, "92%")
+    assert csat_percent("0") is None and csat_percent("101%") is None and csat_percent("great") is None
+    assert percentile([5, 1, 3, 2, 4], 50) == 3 and percentile(list(range(1, 11)), 90) == 9
+    assert stats([None, 10.0]) == {"n": 1, "median": 10.0, "p90": 10.0, "worst": 10.0}
+    assert stats([]) == {"n": 0, "median": None, "p90": None, "worst": None}
