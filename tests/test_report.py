@@ -371,3 +371,19 @@ def test_scores_and_percentiles():
     assert percentile([5, 1, 3, 2, 4], 50) == 3 and percentile(list(range(1, 11)), 90) == 9
     assert stats([None, 10.0]) == {"n": 1, "median": 10.0, "p90": 10.0, "worst": 10.0}
     assert stats([]) == {"n": 0, "median": None, "p90": None, "worst": None}
+
+
+def test_a_confidential_incident_is_counted_but_its_title_is_not_shown(played, monkeypatch, tmp_path, capsys):
+    w, _, ids = played
+    with w.sb.lock:
+        issue = w.sb.store.issue_by_iid(w.pid, ids["b"])
+        issue["confidential"] = True
+    try:
+        for fmt in ("md", "html", "json", "csv"):
+            assert _cli(w, monkeypatch, "--format", fmt) == 0
+            out = capsys.readouterr().out
+            assert "Slow pipelines" not in out and "(confidential issue)" in out, fmt
+            assert "SSO logins failing" in out
+    finally:
+        with w.sb.lock:
+            issue["confidential"] = False

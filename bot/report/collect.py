@@ -24,6 +24,7 @@ from ..timeutil import iso, parse_day
 from .figures import Action, IncidentRow, incident_row
 
 PAGE = 100
+CONFIDENTIAL = "(confidential issue)"
 
 
 @dataclass
@@ -93,7 +94,7 @@ def collect(gl: GitLab, cfg: Config, project: str, since: datetime, until: datet
     for issue in incidents:
         try:
             row = _row(cfg, issue, key, notes, actions, now)
-        except Exception as exc:  # noqa: BLE001 - one incident must not fail the report
+        except Exception as exc:  # one incident must not fail the report
             out.skipped.append({"iid": issue.iid, "reason": f"{exc.__class__.__name__}: {exc}"})
             continue
         if row is None or row.detected is None or not since <= row.detected < until:
@@ -120,5 +121,8 @@ def _row(cfg: Config, issue: Issue, key: str | None, notes: _Notes, actions: dic
     if state.detected_at is None:
         raise ValueError("no detection time is recorded")
     pm_actions = actions.get(state.postmortem_iid, []) if state.postmortem_iid else []
-    return incident_row(cfg, state, iid=issue.iid, title=issue.title, url=issue.web_url, labels=issue.labels,
+    # A report goes where the confidential issue's readers may not (a report issue, Pages): its figures
+    # are counted, its title is not shown; the link leads to GitLab, which asks who is reading.
+    title = CONFIDENTIAL if issue.confidential else issue.title
+    return incident_row(cfg, state, iid=issue.iid, title=title, url=issue.web_url, labels=issue.labels,
                         actions=pm_actions, now=now, partial=partial, issue_open=issue.state == "opened")
