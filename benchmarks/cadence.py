@@ -111,6 +111,13 @@ def run_once(sb: Sandbox, label: str, n: int) -> dict:
             "reminders": s["reminders_posted"], "target_listing": math.ceil(n / 100)}
 
 
+def bot_project(sb: Sandbox) -> None:
+    """The bot and alice, maintainers of PROJECT; the command's environment points at the sandbox."""
+    bot, _ = add_project(sb)
+    os.environ.update(GITLAB_URL=sb.url, GITLAB_TOKEN=bot["token"], INCIDENT_BOT_STATE_KEY=STATE_KEY)
+    os.environ.pop("INCIDENT_BOT_CONFIG", None)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--incidents", type=int, default=1000)
@@ -118,9 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     with Sandbox() as sb:
-        bot, _ = add_project(sb)
-        os.environ.update(GITLAB_URL=sb.url, GITLAB_TOKEN=bot["token"], INCIDENT_BOT_STATE_KEY=STATE_KEY)
-        os.environ.pop("INCIDENT_BOT_CONFIG", None)
+        bot_project(sb)
         started = time.perf_counter()
         overdue = populate(sb, args.incidents, args.overdue)
         print(f"{args.incidents} open incidents in {PROJECT} ({overdue} overdue), created in "

@@ -15,6 +15,7 @@ from .cadence import Reminder, Skip, check_incident, mark_sent
 from .cadence_report import Due, Report, Row
 from .config import Config
 from .executor import IssueWriter, role_holder_ids
+from .exercise import drill_reminders, is_drill, mark_drill
 from .gitlab import GitLab, GitLabRefused, Issue, RetryableGitLabError
 from .markers import action_of, mark_reminded, note_marker, reminded_on
 from .rebuild import rebuild_state
@@ -88,6 +89,8 @@ def _evaluate(gl: GitLab, row: Row, cfg: Config, issue: Issue, now: datetime, op
         return None, [], []
     row.severity, row.status = f"SEV{state.severity}", state.status
     reminders, skips = check_incident(state, cfg, now, author=issue.author.get("username"), open_=open_)
+    if is_drill(state, issue.labels):
+        reminders = drill_reminders(state, reminders)
     return state, reminders, skips
 
 
@@ -96,6 +99,8 @@ def _render(renderer: Renderer, cfg: Config, issue: Issue, state: IncidentState,
     incident = incident_context(state, iid=issue.iid, title=issue.title, now=now)
     parts = [renderer.render(r.template, incident=incident, mentions=list(r.mentions), prefix=cfg.prefix,
                              now=now, **r.context) for r in reminders]
+    if is_drill(state, issue.labels):
+        parts = [mark_drill(part) for part in parts]
     return NOTE_SEPARATOR.join(parts) + "\n\n" + note_marker("reminder", "+".join(r.key for r in reminders))
 
 

@@ -122,6 +122,12 @@ def cmd_setup(args) -> int:
     return run_setup(args)
 
 
+def cmd_report(args) -> int:
+    from .report.run import run_report
+
+    return run_report(args)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="incident-bot", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -170,6 +176,18 @@ def parser() -> argparse.ArgumentParser:
         if name == "setup":
             sp.add_argument("--dry-run", action="store_true", help="write nothing; say what would be done")
         sp.set_defaults(func=func)
+
+    r = sub.add_parser("report", help="the framework's measures over a period (md, html, json or csv)")
+    common(r)
+    r.add_argument("--project", help="project id or path (default: the first in the config)")
+    r.add_argument("--since", help="start date (YYYY-MM-DD or ISO time; default: 30 days before --until)")
+    r.add_argument("--until", help="end date, included (default: now)")
+    r.add_argument("--format", choices=["md", "html", "json", "csv"], default="md")
+    r.add_argument("--now", help="report as at this ISO 8601 time (open incidents, overdue follow-ups)")
+    r.add_argument("--out", help="write to this file instead of stdout (md: charts as PNG files beside it)")
+    r.add_argument("--post-issue", action="store_true",
+                   help="create or update the period's report issue (label incident-report) with the charts")
+    r.set_defaults(func=cmd_report)
 
     dl = sub.add_parser("deliveries", help="list or replay stored deliveries")
     common(dl)

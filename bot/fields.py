@@ -94,6 +94,8 @@ VERB_FIELDS: dict[str, tuple[Field, ...]] = {
         _list("actions", "What the team is currently doing"),
         _NEXT,
         _text("detected", "When the issue was detected, if before this comment: 45m ago, HH:MM (UTC) or an ISO time"),
+        _choice("drill", "A simulation exercise (DRILL in every note; counted apart in the report)",
+                "yes", "no", "true", "false"),
     ),
     # 2. Periodic Status Update
     "update": (
@@ -218,6 +220,7 @@ VERB_FIELDS: dict[str, tuple[Field, ...]] = {
         _text("summary", "What mitigated the impact"),
         _NEXT,
     ),
+    "csat": (_text("comment", "The customer's comment, if any"),),
     "severity": (),
     "detected": (),
     "cmoc": (),

@@ -26,6 +26,7 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING, Iterator
 
+from .exercise import is_drill, mark_drill
 from .gitlab import GitLabRefused, Issue
 from .markers import action_marker, action_of, postmortem_marker, postmortem_of
 from .neutralize import neutralize, one_line
@@ -105,6 +106,8 @@ def create_postmortem(d: "Delivery", key: str) -> None:
     gl.link_issues(pm.project_id, pm.iid, incident.project_id, incident.iid)
     note = d.render("postmortem_opened.md.j2", postmortem_iid=pm.iid,
                     assignee=holder.username if holder and assignee_id else None)
+    if is_drill(state, incident.labels):
+        note = mark_drill(note)
     d.writer.post(Reply("postmortem", note, extra={"postmortem": str(pm.iid)}), f"postmortem-{pm.iid}", internal=d.internal)
     new = copy.deepcopy(state)
     new.postmortem_iid = pm.iid

@@ -294,8 +294,19 @@ class GitLab:
     def create_issue(self, project_id: int, **fields: Any) -> Issue:
         payload = {k: (",".join(v) if k == "labels" else v) for k, v in _safe_text(fields).items() if v is not None}
         with paced(self._pace["issues"]), self._translate():
-            data = self.gl.http_post(f"/projects/{project_id}/issues", post_data=payload, **NO_WAIT)
+            data = self.gl.http_post(f"/projects/{gitlab.utils.EncodedId(project_id)}/issues", post_data=payload,
+                                     **NO_WAIT)
         return read_issue(data, project_id)
+
+    def upload(self, project: str | int, filename: str, content: bytes) -> dict:
+        """GitLab's project uploads API (POST /projects/:id/uploads): {"url", "full_path", "markdown", ...};
+        `markdown` embeds the file in an issue of that project."""
+        with self._translate():
+            data = self.gl.http_post(f"/projects/{gitlab.utils.EncodedId(project)}/uploads",
+                                     files={"file": (filename, content)}, **NO_WAIT)
+        if not isinstance(data, dict) or not isinstance(data.get("markdown"), str):
+            raise MalformedResponse("GitLab answered an upload without its markdown")
+        return data
 
     def link_issues(self, project_id: int, iid: int, target_project_id: int, target_iid: int) -> None:
         with self._translate():

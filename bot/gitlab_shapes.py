@@ -53,6 +53,7 @@ def read_issue(data: Any, project_id: int) -> Issue:
         created_at=_time(data.get("created_at"), "created_at"),
         due_date=_typed(data.get("due_date"), str, "due_date", optional=True),
         closed_by=_user(data["closed_by"], "closed_by") if data.get("closed_by") is not None else None,
+        closed_at=_time(data.get("closed_at"), "closed_at"),
     )
 
 

@@ -93,5 +93,19 @@ def mark_reminded(description: str | None, today: date) -> str:
     return text.rstrip("\n") + "\n\n" + line + "\n"
 
 
+# -- the period report issue (`incident-bot report --post-issue`) names its period ----------------------
+_REPORT = re.compile(r"<!-- incident-bot:report period=(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2}) -->")
+
+
+def report_marker(since: date, until: date) -> str:
+    return f"<!-- incident-bot:report period={since.isoformat()}..{until.isoformat()} -->"
+
+
+def report_period(description: str | None) -> str | None:
+    """'YYYY-MM-DD..YYYY-MM-DD' from a report issue's marker."""
+    m = _REPORT.search(description or "")
+    return f"{m.group(1)}..{m.group(2)}" if m else None
+
+
 # The names the rest of the bot knows these by.
 marker, parse_marker = note_marker, parse_note_marker

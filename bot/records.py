@@ -22,6 +22,7 @@ class Issue:
     created_at: Any
     due_date: str | None = None
     closed_by: dict | None = None  # {"id", "username"} while closed; GitLab clears it on reopen
+    closed_at: Any = None  # when it was closed (the report: follow-ups done on time)
 
     @property
     def assignee_ids(self) -> list[int]:

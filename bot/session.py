@@ -18,6 +18,7 @@ from .access import AccessCache, find_member
 from .config import Config
 from .events import Actor
 from .executor import IssueWriter, role_holder_ids
+from .exercise import is_drill, mark_drill
 from .gitlab import DESCRIPTION_MAX, GitLab, Issue
 from .rebuild import rebuild_state
 from .render import Renderer
@@ -146,6 +147,9 @@ class IncidentSession:
                 effects.state = self.state
             self.rebuilt = None
         self.internal = internal
+        if is_drill(effects.state or self.state, self.issue.labels):
+            for reply in effects.replies:
+                reply.body = mark_drill(reply.body)
         self.writer.apply(effects, key, internal=internal)
         if effects.state is not None:
             self.state = effects.state

@@ -68,6 +68,8 @@ class IncidentState:
     timeline: list[dict[str, Any]] = field(default_factory=list)
     # What reports recorded for the postmortem: kind (segments, regions, workarounds, allocations) -> texts.
     findings: dict[str, list[str]] = field(default_factory=dict)
+    drill: bool = False  # a simulation exercise: DRILL in every note, reminders page role holders only
+    csat: list[dict[str, Any]] = field(default_factory=list)  # {"pct", "given", "at", "by"}: `/incident csat`
     reminders: dict[str, str] = field(default_factory=dict)  # reminder key -> when it was sent (ISO)
     handled: list[str] = field(default_factory=list)  # command keys already applied (repeat deliveries)
 

@@ -167,6 +167,23 @@ def _internal_only(value: Any, name: str) -> list[str]:
     return list(value)
 
 
+def _bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false")
+    return value
+
+
+def _csat(value: Any, name: str) -> list[dict[str, Any]]:
+    """CSAT scores as percentages (0-100) with what was given ("4/5", "92%"), when and by whom."""
+    records = _records("given", "at", "by", "comment")(value, name)
+    for item, record in zip(value, records, strict=True):
+        pct = item.get("pct")
+        if isinstance(pct, bool) or not isinstance(pct, (int, float)) or not 0 <= pct <= 100:
+            raise ValueError(f"{name}.pct must be a number from 0 to 100")
+        record["pct"] = pct
+    return records
+
+
 CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "status": _status,
     "severity": _severity,
@@ -185,4 +202,6 @@ CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "reminders": _reminders,
     "handled": _handled,
     "internal_only": _internal_only,
+    "drill": _bool,
+    "csat": _csat,
 }

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from . import followups
-from .handlers import declare, info, labels, lifecycle, postmortem, reports, roles, severity, updates
+from .handlers import csat, declare, info, labels, lifecycle, postmortem, reports, roles, severity, updates
 from .routing import CommandRegistry, Router
 
 # Every handler module, in the order its commands appear in `help`.
-HANDLER_MODULES = (declare, severity, roles, updates, reports, lifecycle, labels, info, postmortem)
+HANDLER_MODULES = (declare, severity, roles, updates, reports, lifecycle, labels, csat, info, postmortem)
 
 COMMANDS = CommandRegistry(
     declare.commands,
@@ -16,6 +16,7 @@ COMMANDS = CommandRegistry(
     updates.commands,
     reports.commands,
     lifecycle.commands,
+    csat.commands,
     info.commands,
 )
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from . import entities, fulltext, issues, notes
+from . import entities, fulltext, issues, notes, uploads
 from .errors import ApiError, bad_request, not_found
 from .front import external
 from .paging import paginate
@@ -29,6 +29,13 @@ def listing(items: list[Any]):
 
 def created(data: Any, status: int = 201):
     return jsonify(data), status
+
+
+# -- project uploads (lib/api/markdown_uploads.rb) --------------------------
+@bp.post("/projects/<pid>/uploads")
+def upload_file(pid: str):
+    with sandbox().transaction() as st:
+        return created(uploads.upload(st, st.project(pid), g.user, request.files.get("file")))
 
 
 # -- users ----------------------------------------------------------------

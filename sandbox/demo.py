@@ -27,6 +27,7 @@ from bot.timeutil import format_duration, utcnow
 
 from . import DEVELOPER, MAINTAINER, Sandbox
 from .demo_script import SCRIPT
+from .demo_report import write_demo_report
 from .local import LocalBot
 
 PEOPLE = {"alice": "Alice Ng (CMOC)", "bob": "Bob Ortiz (SMOC)", "carol": "Carol Sato (IMOC)"}
@@ -73,6 +74,7 @@ def run_demo() -> int:
             play = Play(sb, bot, cfg, clock, project["id"], bot_user["token"])
             play.run()
             play.report()
+            write_demo_report(cfg, project["path_with_namespace"], clock)
     return 0
 
 

@@ -40,6 +40,7 @@ class Store:
         self.iid_index: dict[tuple[int, int], int] = {}  # (project id, iid) -> global id
         self.notes: dict[int, dict[str, Any]] = {}
         self.links: list[dict[str, Any]] = []
+        self.uploads: list[dict[str, Any]] = []  # POST /projects/:id/uploads (sandbox/uploads.py)
         # GitLab's resource events: who added or removed which label, who closed or reopened (by id order).
         self.label_events: list[dict[str, Any]] = []
         self.state_events: list[dict[str, Any]] = []

@@ -5,7 +5,8 @@ import re
 from sandbox.demo import run_demo
 
 
-def test_demo_plays_a_whole_incident(capsys):
+def test_demo_plays_a_whole_incident(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("INCIDENT_BOT_DEMO_REPORT_DIR", str(tmp_path))
     assert run_demo() == 0
     out = capsys.readouterr().out
     for heading in ("## Incident #1 - SSO logins failing\n", " - UPDATE #1", " - UPDATE #2", " - UPDATE #3",
@@ -25,3 +26,7 @@ def test_demo_plays_a_whole_incident(capsys):
     counts = re.search(r"On the incident: (\d+) bot notes, (\d+) description edits", out)
     assert counts and int(counts.group(1)) > 0 and int(counts.group(2)) > 0
     assert "quick actions run by the bot: 0" in out
+    # It ends with the incident's report, in HTML and Markdown, and says where.
+    assert f"  {tmp_path / 'report.html'}\n  {tmp_path / 'report.md'}" in out
+    assert "<svg" in (tmp_path / "report.html").read_text()
+    assert "| SEV1 | 1 |" in (tmp_path / "report.md").read_text()

@@ -13,7 +13,7 @@ from bot.fields import (
 )
 
 ALL_VERBS = {"declare", "update", "resolve", "handoff", "resources", "impact", "activate-cmoc", "tech-handoff",
-             "exec", "mitigate", "severity", "cmoc", "smoc", "imoc", "status", "help", "detected"}
+             "exec", "mitigate", "severity", "cmoc", "smoc", "imoc", "status", "help", "detected", "csat"}
 NO_FIELDS = {"severity", "cmoc", "smoc", "imoc", "status", "help", "detected"}
 
 
@@ -54,7 +54,7 @@ def test_verbs_without_fields_refuse_any(verb):
 def test_documented_fields():
     names = lambda verb: [f.name for f in VERB_FIELDS[verb]]  # noqa: E731
     assert names("update") == ["summary", "progress", "impact", "tickets", "patterns", "next_steps", "next"]
-    assert names("declare") == ["summary", "services", "impact_type", "customers", "actions", "next", "detected"]
+    assert names("declare") == ["summary", "services", "impact_type", "customers", "actions", "next", "detected", "drill"]
     for name in ("summary", "active_tickets", "pending_responses", "escalated", "last_status_update",
                  "draft_update", "priorities", "next"):
         assert name in names("handoff")

@@ -26,8 +26,10 @@ PEOPLE = {"alice": DEVELOPER, "bob": DEVELOPER, "carol": MAINTAINER, "rita": REP
 
 class World:
     def __init__(self, tmp_path, *, config_yaml: str | None = None, assignee_limit=1, object_kind="issue",
-                 signing_key: str | None = None, env: dict | None = None):
-        self.sb = Sandbox(assignee_limit=assignee_limit, object_kind=object_kind).start()
+                 signing_key: str | None = None, env: dict | None = None, clock=None):
+        # `clock`: one time source for GitLab and the bot, for tests that move time (None: the real clock).
+        extra = {"clock": clock} if clock is not None else {}
+        self.sb = Sandbox(assignee_limit=assignee_limit, object_kind=object_kind, **extra).start()
         self.bot_user = self.sb.add_user("incident-bot", name="Incident Bot", bot=True)
         self.project = self.sb.add_project("support/incidents")
         self.pid = self.project["id"]
@@ -52,7 +54,7 @@ class World:
         # The sandbox limits nothing unless a test says so (sb.limit_rate): neither does the bot's pacing.
         if "gitlab_rate_limits" not in (config_yaml or ""):
             self.cfg.data["gitlab_rate_limits"] = {"notes": None, "issues": None, "per_seconds": 60}
-        self.bot = LocalBot(self.cfg).start()
+        self.bot = LocalBot(self.cfg, clock=clock).start()
         self.sb.add_hook(self.pid, self.bot.webhook_url, token=SECRET, signing_key=signing_key)
 
     def close(self):

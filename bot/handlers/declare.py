@@ -6,6 +6,7 @@ from datetime import datetime
 
 from ..batch import guidance
 from ..cadence import current_region
+from ..exercise import is_drill
 from ..fields import validate_fields
 from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply, Router
 from ..state import IncidentState
@@ -30,7 +31,8 @@ def open_incident(ctx: Context, severity: int, detected: datetime, fields: dict)
     region = current_region(ctx.cfg, now)
     state = IncidentState(status="active", severity=severity, detected_at=detected, author=ctx.author,
                           region=region, region_since=now if region else None,
-                          initial_update_at=now, last_update_at=now)
+                          initial_update_at=now, last_update_at=now,
+                          drill=fields.get("drill") in ("yes", "true") or is_drill(None, ctx.labels))
     state.next_update_due = next_update(ctx, state, fields)
     state.report_tickets(int_field(fields, "tickets", "customers"), internal_only=internal_only(ctx))
     reply = with_warnings(template_reply(ctx, "declare", state, fields, "initial"),
