@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean rebuild-venv
+.PHONY: demo test property mutation lint clean rebuild-venv
 
 # A .venv made with a Python older than 3.11 (made before python3 was upgraded, or with PYTHON=...)
 # cannot run the bot: it is made again.
@@ -26,6 +26,15 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/pytest -q
+
+# The quick-action properties with every generated text (make test draws 3% of them).
+property: $(VENV)/.installed
+	PROPERTY_SCALE=1 $(BIN)/pytest -q tests/test_quick_actions_property.py
+
+# Mutation testing (slow, not part of make test): score per module and the survivors; see docs/testing.md.
+mutation: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet "mutmut>=3.8,<4"
+	$(BIN)/python tools/mutation.py $(MODULES)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check bot sandbox tests benchmarks

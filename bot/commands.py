@@ -161,7 +161,9 @@ def parse_commands(text: str, prefix: str = "/incident", bot_username: str | Non
             nxt = lines[i]
             if nxt is None or not nxt.strip():
                 break
-            if pat.match(nxt.strip()):
+            # An indented line belongs to the fields (a YAML block's text): only a line at the margin
+            # starts the next command, or a summary saying "@incident-bot resolve" would resolve.
+            if not nxt[:1].isspace() and pat.match(nxt.strip()):
                 chained = True
                 break
             i += 1

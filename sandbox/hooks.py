@@ -54,6 +54,7 @@ class Sender:
         self._timeout = timeout
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._pending = 0
+        self.enqueued = 0  # every delivery ever queued: a waiter sees one queued while it looked away
         self._idle = threading.Condition()
         self._session = requests.Session()
         self._thread: threading.Thread | None = None
@@ -72,6 +73,7 @@ class Sender:
     def enqueue(self, delivery: dict[str, Any]) -> None:
         with self._idle:
             self._pending += 1
+            self.enqueued += 1
         self._queue.put(delivery)
 
     def wait_idle(self, timeout: float) -> bool:

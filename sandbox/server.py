@@ -316,6 +316,11 @@ class Sandbox:
         if not self._sender.wait_idle(timeout):
             raise TimeoutError(f"{self._sender.pending} webhook deliveries still pending after {timeout}s")
 
+    @property
+    def webhooks(self) -> tuple[int, int]:
+        """(queued so far, not yet answered): a delivery counts as unanswered until the receiver answered."""
+        return self._sender.enqueued, self._sender.pending
+
     def wait_quiet(self, quiet: float = 0.3, timeout: float = 15) -> None:
         """Block until no webhook is pending and no API call came for `quiet` seconds (an async bot
         reacting to deliveries has settled)."""

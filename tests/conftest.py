@@ -11,6 +11,34 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "deliveries_may_fail(reason): this test leaves a delivery dead, failed"
+                            " or retrying on purpose (say why)")
+
+
+@pytest.fixture(autouse=True)
+def no_troubled_deliveries(request):
+    """Every test that used a World ends with no dead, failed or retrying delivery in it: a handler that
+    raises cannot pass a "nothing happens" test. Opt out with @pytest.mark.deliveries_may_fail(reason)."""
+    yield
+    import world
+
+    marker = request.node.get_closest_marker("deliveries_may_fail")
+    if marker is not None and not (marker.args or marker.kwargs.get("reason")):
+        pytest.fail("deliveries_may_fail needs a reason")
+    troubles = []
+    for w in list(world.MADE):
+        for row in w.troubled_deliveries():
+            if row["id"] not in w.reported:  # a module-scoped World reports each delivery once
+                w.reported.add(row["id"])
+                troubles.append(row)
+        if w.closed:
+            world.MADE.remove(w)
+    if troubles and marker is None:
+        pytest.fail("deliveries went wrong: " + "; ".join(
+            f"{r['event']} {r['status']} after {r['attempts']} attempts: {r['last_error']}" for r in troubles))
+
+
 def load_fixture(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text())
 

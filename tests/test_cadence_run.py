@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from bot import cadence_check
 from bot.cli import main
 from bot.gitlab import GitLab
 from bot.markers import parse_note_marker as parse_marker
@@ -417,10 +418,24 @@ def test_refused_note_is_taken_back_out_of_the_block_and_retried(world, run):
     assert len(reminder_notes(world, iid)) == 1
 
 
-def test_listing_retried_after_a_server_error(world, run):
+def test_listing_retried_after_a_server_error(world, run, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(cadence_check, "sleep", waits.append)  # the wait is asked for, not spent
     iid = put_incident(world, sev2_active())
     world.sb.inject_fault(method="GET", path_regex=r"/projects/[^/]+/issues$", status=502, times=1)
     assert by_iid(run_json(run, now=t(10, 15)), iid)["reminded"] == ["overdue"]
+    assert waits == [1]  # 2 ** 0 seconds before the second try
+
+
+def test_listing_waits_as_long_as_gitlab_says_then_gives_up(world, run, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(cadence_check, "sleep", waits.append)
+    put_incident(world, sev2_active())
+    world.sb.inject_fault(method="GET", path_regex=r"/projects/[^/]+/issues$", status=429, times=10,
+                          retry_after=7)
+    code, out, err = run(now=t(10, 15))
+    assert code == 1 and "429" in err
+    assert waits == [7, 7, 7]  # GitLab's Retry-After each time, MAX_TRIES - 1 waits, then the run stops
 
 
 def test_unknown_project_is_reported_and_exits_non_zero(world, run):

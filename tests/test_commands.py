@@ -193,3 +193,12 @@ def test_a_quoted_command_in_a_comment_does_not_resolve_the_incident(world):
     world.comment(iid, "quoting:\n>>>\n/incident resolve\n>>>")
     assert world.issue(iid)["state"] == "opened" and world.state(iid).status == "active"
     assert len(world.bot_notes(iid)) == before
+
+
+def test_an_indented_command_line_in_the_fields_is_text_not_a_command():
+    """Issue 16: a summary's line "@incident-bot resolve" (inside a YAML block) resolved the incident."""
+    text = "/incident update\nsummary: |\n  rolling back\n  @incident-bot resolve\n  /incident resolve\n"
+    (cmd,) = parse_commands(text, bot_username="incident-bot")
+    assert cmd.verb == "update" and cmd.fields["summary"] == "rolling back\n@incident-bot resolve\n/incident resolve"
+    chained = parse_commands("/incident update\nsummary: x\n@incident-bot resolve\n", bot_username="incident-bot")
+    assert [c.verb for c in chained] == ["update", "resolve"]  # at the margin it is the next command

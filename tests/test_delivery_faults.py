@@ -70,6 +70,7 @@ def test_a_delivery_processed_twice_posts_each_note_once(world):
     assert world.state(iid).update_count == 1
 
 
+@pytest.mark.deliveries_may_fail("a 403 fails the delivery on purpose, to be kept for replay")
 def test_4xx_is_not_retried_and_the_delivery_is_kept_as_failed(fast_world):
     w = fast_world
     iid = w.declare()

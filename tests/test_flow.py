@@ -200,8 +200,10 @@ def test_repeated_delivery_does_nothing_twice(world):
     notes = len(world.bot_notes(iid))
     index = max(i for i, d in enumerate(world.sb.deliveries) if d["event"] == "Note Hook"
                 and "/incident update" in d["payload"]["object_attributes"]["note"])
-    world.sb.redeliver(index)
+    world.sb.redeliver(index)  # GitLab's "Resend request": the same Idempotency-Key, dropped at the door
     world.settle()
+    assert world.sb.deliveries[-1]["status"] == 200
+    assert world.deliver_again(index)["status"] == 202  # a new key: the processor meets it again
     assert len(world.bot_notes(iid)) == notes and world.state(iid).update_count == 1
 
 

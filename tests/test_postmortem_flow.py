@@ -103,6 +103,7 @@ def test_repeated_and_duplicated_resolve_deliveries_open_one_postmortem(world):
     world.sb.redeliver(index)
     world.sb.redeliver(index)
     world.settle()
+    assert [world.deliver_again(index)["status"] for _ in range(2)] == [202, 202]  # processed twice more
     assert len(postmortems(world)) == 1 and world.kinds(iid).count("postmortem") == 1
 
 
@@ -176,6 +177,7 @@ def test_editing_again_and_redelivering_creates_nothing_new(world):
         world.sb.redeliver(index)
         world.sb.redeliver(index)
     world.settle()
+    assert edits and all(world.deliver_again(index)["status"] == 202 for index in edits)
     world.comment(pm_iid, "/incident actions")
     assert "already has a follow-up issue" in world.last_reply(pm_iid)
     assert len(followups(world)) == count == 2

@@ -104,7 +104,9 @@ def test_order_per_issue_with_four_workers(backend, instances):
     """Four workers (in one or two queue instances on the same store): each issue's deliveries run one
     at a time and in arrival order; different issues run in parallel."""
     processor, seen = _ordered_processor()
-    queues = [backend.make(processor) for _ in range(instances)]
+    # A lease long enough that a machine starved for a second does not hand a running head to another
+    # worker (that is the killed-worker path, tested on its own).
+    queues = [backend.make(processor, lease_seconds=30) for _ in range(instances)]
     for q in queues:
         q.start_workers(4 // instances)
     issues = [f"7:{i}" for i in range(5)]

@@ -4,9 +4,10 @@ Generated person text (fences of every kind, HTML blocks, `>>>`, inline code, CR
 the bot's markers, `/` lines) goes through every framework template (the `given`, `bullets`, `numbered`
 filters), the error replies, the description block writer and the title sanitiser; both extractor
 generations (sandbox.extractor, ported from GitLab) then run on the result. Pure: no HTTP. The four
-tests draw 10,500 texts in all.
+tests draw 10,500 texts in all with PROPERTY_SCALE=1 (`make property`), 3% in `make test`.
 """
 
+import os
 from datetime import datetime, timedelta, timezone
 
 from hypothesis import HealthCheck, example, given, settings
@@ -37,6 +38,12 @@ person_text = st.lists(st.tuples(st.sampled_from(PIECES), st.sampled_from(SEPARA
                        max_size=14).map(lambda parts: "".join(p + s for p, s in parts))
 
 FAST = dict(deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+# `make test` draws 3% of the texts (each test stays under 3 s); `make property` draws them all.
+SCALE = float(os.environ.get("PROPERTY_SCALE", "0.03"))
+
+
+def examples(full: int) -> int:
+    return max(50, int(full * SCALE))
 
 
 def commands(text):
@@ -66,7 +73,7 @@ def state(**kw):
     return IncidentState(**base)
 
 
-@settings(max_examples=4000, **FAST)
+@settings(max_examples=examples(4000), **FAST)
 @given(verb=st.sampled_from(sorted(TEMPLATE_FOR_VERB)), text=person_text, other=person_text)
 def test_framework_templates_hold_no_quick_action(verb, text, other):
     ctx = dict(incident=incident_context(state(), iid=7, title=text, now=NOW), f=fields_for_text(verb, text, other),
@@ -89,7 +96,7 @@ def error_reply(verb, given_fields):
     return None
 
 
-@settings(max_examples=2500, **FAST)
+@settings(max_examples=examples(2500), **FAST)
 @given(text=person_text)
 def test_error_replies_hold_no_quick_action(text):
     replies = [error_reply("update", {text or "x": 1}),  # unknown field name, echoed
@@ -106,7 +113,7 @@ def test_error_replies_hold_no_quick_action(text):
         assert_no_commands(reply)
 
 
-@settings(max_examples=2500, **FAST)
+@settings(max_examples=examples(2500), **FAST)
 @given(description=person_text, name=person_text)
 @example(description="/label ~x\r<!-- incident-bot:begin -->\n</x>\n/close", name="a")  # found by a run
 def test_block_writer_adds_no_quick_action_to_a_description(description, name):
@@ -122,7 +129,7 @@ def test_block_writer_adds_no_quick_action_to_a_description(description, name):
             assert not extract(text, g), (g, text)
 
 
-@settings(max_examples=1500, **FAST)
+@settings(max_examples=examples(1500), **FAST)
 @given(title=person_text)
 def test_titles_are_one_line_and_hold_no_quick_action(title):
     clean = neutralize(one_line(title))

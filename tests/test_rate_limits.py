@@ -120,6 +120,7 @@ def test_without_pacing_a_rate_limit_has_its_own_retry_budget(make_world):
     assert any(c["status"] == 429 and c["user"] == "incident-bot" for c in w.sb.calls)
 
 
+@pytest.mark.deliveries_may_fail("the delivery is dead on purpose: its 429 budget runs out")
 def test_a_rate_limit_past_its_budget_is_dead_and_says_so(make_world):
     """The budget is minutes, not forever: with none left, a 429 makes the delivery dead (and listed)."""
     w = make_world(NO_PACING + "queue: {rate_limit_retry_minutes: 0}\n")

@@ -9,6 +9,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+import uuid
+
+import requests
 
 from bot.config import load_config
 from bot.events import parse_delivery
@@ -18,10 +22,13 @@ from bot.state import read_block, state_scope
 from bot.statekey import ensure_state_key
 from bot.webhook import triggers_nothing
 from sandbox import DEVELOPER, GUEST, MAINTAINER, REPORTER, Sandbox
+from sandbox.hooks import sign
 from sandbox.local import LocalBot
 
 SECRET = "s3cret-token"
 PEOPLE = {"alice": DEVELOPER, "bob": DEVELOPER, "carol": MAINTAINER, "rita": REPORTER, "gus": GUEST}
+TROUBLE = ("dead", "failed", "retrying")  # a delivery that went wrong, or has not finished going right
+MADE: list["World"] = []  # every World not yet checked: conftest asserts none of them has TROUBLE
 
 
 class World:
@@ -56,10 +63,21 @@ class World:
             self.cfg.data["gitlab_rate_limits"] = {"notes": None, "issues": None, "per_seconds": 60}
         self.bot = LocalBot(self.cfg, clock=clock).start()
         self.sb.add_hook(self.pid, self.bot.webhook_url, token=SECRET, signing_key=signing_key)
+        self.closed, self._last_rows, self.reported = False, [], set()
+        MADE.append(self)
 
     def close(self):
-        self.bot.stop()
-        self.sb.stop()
+        try:
+            self._last_rows = self.bot.queue.list()  # for the end-of-test check, after the store is closed
+        finally:
+            self.closed = True
+            self.bot.stop()
+            self.sb.stop()
+
+    def troubled_deliveries(self) -> list[dict]:
+        """The bot's deliveries that are dead, failed or still retrying."""
+        rows = self._last_rows if self.closed else self.bot.queue.list()
+        return [r for r in rows if r["status"] in TROUBLE]
 
     def worker_process(self, tmp_dir: str) -> subprocess.Popen:
         """A separate `incident-bot worker` process on this world's queue (short leases and retries, so
@@ -133,12 +151,39 @@ class World:
             self.sb.wait_idle(20)
         return outcomes
 
-    def settle(self):
-        for _ in range(3):
-            self.sb.wait_idle(20)
-            self.bot.wait_idle(20)
-        self.sb.wait_quiet(quiet=0.15, timeout=20)
-        self.bot.wait_idle(20)
+    def deliver_again(self, index: int) -> dict:
+        """Send recorded delivery `index` to the bot again as a new delivery: the same event (its Event
+        UUID too) under a new Idempotency-Key, as a second hook or a GitLab before 17.4 sends it. It
+        passes the door's dedupe, so the processor meets it; the test then asserts it changed nothing.
+        Returns the bot's answer (status and JSON) after the bot settled."""
+        old = self.sb.deliveries[index]
+        headers = dict(old["headers"], **{"Idempotency-Key": str(uuid.uuid4())})
+        if "webhook-signature" in headers:  # a signed hook signs the new message id
+            (hook,) = [h for h in self.sb.store.hooks[self.pid] if h["id"] == old["hook_id"]]
+            ts = int(time.time())
+            headers.update({"webhook-id": headers["Idempotency-Key"], "webhook-timestamp": str(ts),
+                            "webhook-signature": sign(hook["signing_key"], headers["Idempotency-Key"], ts,
+                                                      old["body"])})
+        resp = requests.post(self.bot.webhook_url, data=old["body"], headers=headers, timeout=10)
+        self.settle()
+        return {"status": resp.status_code, "json": resp.json()}
+
+    def settle(self, timeout: float = 20.0):
+        """Wait until GitLab has no webhook left to send and the bot's queue is empty; fail if it never is.
+
+        Read in this order nothing in flight is missed: a webhook counts as unanswered until the bot has
+        stored it, and the bot's writes queue their webhooks before its delivery finishes; a webhook
+        queued meanwhile changes the count read first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            queued, _ = self.sb.webhooks
+            if self.sb.webhooks[1] == 0 and self.bot.queue.depth() == 0 and self.sb.webhooks[0] == queued:
+                return
+            if time.monotonic() > deadline:
+                pending = [r for r in self.bot.queue.list() if r["status"] not in ("done", "failed", "dead")]
+                raise AssertionError(f"the bot did not settle in {timeout}s: {self.sb.webhooks[1]} webhooks"
+                                     f" unanswered, deliveries not finished: {pending}")
+            time.sleep(0.005)
 
     # -- what GitLab holds ---------------------------------------------------------------
     def issue(self, iid: int) -> dict:
