@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     except (QueueUnavailable, CannotServe) as exc:  # one line, not a traceback: the operator can act on it
         print(f"incident-bot: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) before serve or worker got to their own clean stop
+        return 130
     except BrokenPipeError:  # `incident-bot deliveries list | head`: the reader has all it wants
         # Python would complain again when it flushes stdout at exit; point it at nothing instead.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -162,6 +162,14 @@ class GitLab:
         moved = next((r.headers.get("Location") for r in answer.history if r.is_redirect), None)
         return {"id": data["id"], "username": data["username"], "moved_to": moved}
 
+    def token_scopes(self) -> list[str] | None:
+        """The token's scopes; None when GitLab does not say (not a personal access token, GitLab < 15.5)."""
+        try:
+            with self._translate():
+                return [str(s) for s in self.gl.http_get("/personal_access_tokens/self", **NO_WAIT)["scopes"]]
+        except (GitLabRefused, KeyError, TypeError):  # refused, or an answer without a list of scopes
+            return None
+
     def get_issue(self, project_id: int, iid: int) -> Issue:
         with self._translate():
             data = self.gl.http_get(f"/projects/{project_id}/issues/{iid}", **NO_WAIT)

@@ -30,8 +30,9 @@ def url_problem(url: str | None) -> str | None:
 def gitlab_problem(url: str, token: str | None) -> str | None:
     """GET /user as the bot: a refused token or a redirect is a refusal. GitLab not answering is not:
     the queue retries until it does (and `cadence` reports it)."""
+    gitlab = GitLab(url, token)
     try:
-        me = GitLab(url, token).current_user()
+        me = gitlab.current_user()
     except GitLabRefused as exc:
         return (f"GitLab at {url} refused the token at GET /user ({exc}): set GITLAB_TOKEN to a valid token "
                 "of the bot user, with the api scope")
@@ -42,6 +43,10 @@ def gitlab_problem(url: str, token: str | None) -> str | None:
         base = re.sub(r"/api/v4/user$", "", me["moved_to"].split("?")[0])
         return (f"GITLAB_URL {url} redirects to {base}: reads would work but every write would fail; "
                 f"set GITLAB_URL={base}")
+    scopes = gitlab.token_scopes()
+    if scopes is not None and "api" not in scopes:  # read_api reads GET /user fine, and every write fails
+        return (f"the token's scopes are {', '.join(scopes) or 'none'}: the bot writes notes and issues and "
+                "needs the api scope")
     return None
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request
 
 from . import entities, fulltext, issues, notes, uploads
+from .clock import iso
 from .errors import ApiError, bad_request, not_found
 from .front import external
 from .paging import paginate
@@ -43,6 +44,14 @@ def upload_file(pid: str):
 def current_user():
     with sandbox().transaction() as st:
         return jsonify(entities.user_full(st, g.user, own=True))
+
+
+@bp.get("/personal_access_tokens/self")
+def token_self():  # API::PersonalAccessTokens::SelfInformation, Entities::PersonalAccessToken
+    token = request.headers.get("PRIVATE-TOKEN", "")
+    return jsonify({"id": g.user["id"], "name": "bot token", "revoked": False, "active": True,
+                    "scopes": sandbox().token_scopes.get(token, ["api"]), "user_id": g.user["id"],
+                    "created_at": iso(g.user["created_at"]), "last_used_at": None, "expires_at": None})
 
 
 @bp.get("/users")

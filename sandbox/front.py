@@ -5,6 +5,8 @@ and the external URL its pagination links carry.
   same path over https:// (nginx `return 301 https://$host$request_uri`). A GET follows it and works; a
   POST or PUT becomes a GET on the way (requests, like browsers), so every write fails.
 - An expired or revoked token is refused with 401 and an OAuth2 error body (lib/api/api_guard.rb).
+- A token's scopes limit it (Gitlab::Auth API scopes): `read_api` reads, only `api` writes; any token
+  may read itself at `GET /personal_access_tokens/self`. A refused scope is 403 insufficient_scope.
 - Link headers use the host and port of `external_url`, not the address the call came to
   (lib/gitlab/pagination/offset_header_builder.rb): behind a proxy they point somewhere else.
 """
@@ -27,6 +29,18 @@ def refusal(kind: str) -> tuple[dict, dict]:
     description = TOKEN_REFUSALS[kind]
     header = f'Bearer realm="", error="invalid_token", error_description="{description}"'
     return {"error": "invalid_token", "error_description": description}, {"WWW-Authenticate": header}
+
+
+INSUFFICIENT_SCOPE = "The request requires higher privileges than provided by the access token."
+
+
+def scope_refusal(scopes: list[str], method: str, path: str) -> dict | None:
+    """The 403 body for a call the token's scopes do not allow, else None."""
+    if "api" in scopes or path.endswith("/personal_access_tokens/self"):
+        return None
+    if method in ("GET", "HEAD") and "read_api" in scopes:
+        return None
+    return {"error": "insufficient_scope", "error_description": INSUFFICIENT_SCOPE, "scope": "api"}
 
 
 def redirecting_server(target: str) -> ThreadedServer:

@@ -49,6 +49,7 @@ class Sandbox:
         self._server: ThreadedServer | None = None
         self._fronts: list[ThreadedServer] = []
         self.refused_tokens: dict[str, str] = {}  # token -> "expired" | "revoked"
+        self.token_scopes: dict[str, list[str]] = {}  # token -> its scopes; unset: ["api"]
         self.external_url: str | None = None  # GitLab's external_url, when it is not the address called
         self._last_call = time.monotonic()
         self.url: str | None = None
@@ -104,6 +105,11 @@ class Sandbox:
         """GitLab refuses this user's token from now on: "expired" or "revoked" (see front.py)."""
         with self.lock:
             self.refused_tokens[self.token_for(username)] = kind
+
+    def scope_token(self, username: str, *scopes: str) -> None:
+        """This user's token has only these scopes from now on (see front.py)."""
+        with self.lock:
+            self.token_scopes[self.token_for(username)] = list(scopes)
 
     def http_front(self) -> str:
         """The URL of a front that answers every call with a 301 to this sandbox (see front.py)."""

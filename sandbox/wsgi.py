@@ -83,6 +83,9 @@ def create_app(sandbox) -> Flask:
             refused = sandbox.refused_tokens.get(token or "")
         if refused:
             return _error(401, *front.refusal(refused))
+        scoped = front.scope_refusal(sandbox.token_scopes.get(token or "", ["api"]), request.method, request.path)
+        if caller is not None and scoped:
+            return _error(403, scoped)
         g.user = caller  # the call log names the caller of a faulted call too
         fault = sandbox.take_fault(request.method, request.path, caller["username"] if caller else None)
         g.fault_after = fault if fault is not None and fault["applied"] else None

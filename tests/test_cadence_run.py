@@ -308,17 +308,17 @@ def test_second_run_at_the_same_now_writes_nothing(world, run):
     world.sb.reset_calls()
     code, out, err = run(now=t(10, 15))
     assert code == 0, err
-    # Reads: GET /user (the start check), the open and the closed incident listings and the follow-up
-    # listing, and one fresh read per incident with something due. Writes: block + note per reminded incident. (The bot ignores the
+    # Reads: GET /user and the token's scopes (the start check), the open and the closed incident
+    # listings and the follow-up listing, and one fresh read per incident with something due. Writes: block + note per reminded incident. (The bot ignores the
     # webhooks these cause without a call.)
-    assert world.sb.count_calls(user="incident-bot") == {"reads": 1 + 3 + 3, "writes": 2 * 3}
+    assert world.sb.count_calls(user="incident-bot") == {"reads": 2 + 3 + 3, "writes": 2 * 3}
     assert world.sb.count_calls(user="incident-bot", kind=r"/issues/\d+$") == {"reads": 3, "writes": 3}
     assert world.sb.count_calls(user="incident-bot", kind=r"/notes$") == {"reads": 0, "writes": 3}
     assert "Posted: 3 notes holding 3 reminders" in out
     world.sb.reset_calls()
     code, out, err = run(now=t(10, 15))
     assert code == 0, err
-    assert world.sb.count_calls(user="incident-bot") == {"reads": 1 + 3, "writes": 0}
+    assert world.sb.count_calls(user="incident-bot") == {"reads": 2 + 3, "writes": 0}
     assert "Posted: 0 notes" in out and out.count("already reminded at 2026-11-27T10:15:00Z") == 3
     assert all(len(reminder_notes(world, iid)) == 1 for iid in due) and reminder_notes(world, quiet) == []
 
@@ -329,7 +329,7 @@ def test_dry_run_changes_nothing_and_prints_the_text(world, run):
     world.sb.reset_calls()
     code, out, err = run("--dry-run", now=t(10, 15))
     assert code == 0, err
-    assert world.sb.count_calls(user="incident-bot") == {"reads": 1 + 3, "writes": 0}
+    assert world.sb.count_calls(user="incident-bot") == {"reads": 2 + 3, "writes": 0}
     assert world.issue(iid) == before and reminder_notes(world, iid) == []
     assert "dry run: nothing was changed" in out
     assert "    due      overdue: to @carol" in out

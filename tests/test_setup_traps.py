@@ -155,3 +155,23 @@ def test_healthz_names_its_checks_and_a_nearly_full_disk_degrades_it(tmp_path):
             "status": "ok", "checks": {"queue": "ok", "disk": "ok"}}
     finally:
         healthy.close()
+
+
+def test_the_sandbox_limits_a_token_to_its_scopes(sb):
+    import requests
+
+    sb.scope_token("incident-bot", "read_api")
+    headers = {"PRIVATE-TOKEN": sb.bot_token}
+    assert requests.get(sb.url + "/api/v4/user", headers=headers, timeout=5).status_code == 200
+    write = requests.post(sb.url + f"/api/v4/projects/{sb.pid}/issues", data={"title": "x"}, headers=headers, timeout=5)
+    assert write.status_code == 403 and write.json()["error"] == "insufficient_scope"
+    me = requests.get(sb.url + "/api/v4/personal_access_tokens/self", headers=headers, timeout=5).json()
+    assert me["scopes"] == ["read_api"] and me["active"] is True
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_token_that_cannot_write_stops_the_start(sb, tmp_path, command):
+    # read_api: GET /user works, and every note the bot would post is refused.
+    sb.scope_token("incident-bot", "read_api", "read_user")
+    line = refusal(run_bot(command, tmp_path, {"GITLAB_URL": sb.url, "GITLAB_TOKEN": sb.bot_token}))
+    assert "the token's scopes are read_api, read_user: the bot writes notes and issues and needs the api scope" in line
