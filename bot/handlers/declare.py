@@ -9,7 +9,15 @@ from ..fields import validate_fields
 from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply, Router
 from ..state import IncidentState
 from ..timeutil import format_duration, human, iso, parse_past
-from .common import int_field, internal_only, next_update, next_warning, parse_severity, template_reply, with_warnings
+from .common import (
+    int_field,
+    internal_only,
+    next_update,
+    next_warning,
+    parse_severity,
+    template_reply,
+    with_warnings,
+)
 
 commands = CommandRegistry()
 router = Router()

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from ..fields import validate_fields
 from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply, Router
-from .common import incident, int_field, internal_only, next_update, next_warning, template_reply, with_warnings
+from .common import (
+    incident,
+    int_field,
+    internal_only,
+    next_update,
+    next_warning,
+    template_reply,
+    with_warnings,
+)
 
 commands = CommandRegistry()
 router = Router()

@@ -6,7 +6,15 @@ from ..cadence import next_region, on_shift_soon
 from ..config import Config
 from ..routing import CommandRefused, CommandRegistry, Context, Effects
 from ..timeutil import format_clock, iso
-from .common import int_field, internal_only, next_update, next_warning, require_open, template_reply, with_warnings
+from .common import (
+    int_field,
+    internal_only,
+    next_update,
+    next_warning,
+    require_open,
+    template_reply,
+    with_warnings,
+)
 
 commands = CommandRegistry()
 
