@@ -39,11 +39,10 @@ def open_incident(ctx: Context, severity: int, detected: datetime, fields: dict)
                           initial_update_at=now, last_update_at=now)
     state.next_update_due = next_update(ctx, state, fields)
     state.report_tickets(int_field(fields, "tickets", "customers"), internal_only=internal_only(ctx))
-    reply = with_warnings(template_reply(ctx, "declare", state, fields, "initial"),
-                          [next_warning(ctx, state, state.next_update_due)])
+    reply = template_reply(ctx, "declare", state, fields, "initial")
     reply.extra["detected"] = iso(detected)  # a rebuilt state reads it back from the marker
     reply.body += "\n\n---\n\n" + ctx.render("engagement_criteria.md.j2", roles=["cmoc", "smoc"])
-    return Effects(replies=[reply], state=state)
+    return Effects(replies=with_warnings(reply, [next_warning(ctx, state, state.next_update_due)]), state=state)
 
 
 @commands.command("declare", usage="declare [sev1|sev2|sev3]", needs_incident=False,
