@@ -22,7 +22,7 @@ def closest_verb(verb: str, verbs: list[str]) -> str | None:
 
 def unknown_verb_message(verb: str, verbs: list[str]) -> str:
     guess = closest_verb(verb, verbs)
-    hint = f"; did you mean `{guess}`?" if guess else ""
+    hint = f" (did you mean `{guess}`?)" if guess else ""
     return f"'{verb}' is not a command{hint}"
 
 

@@ -53,6 +53,8 @@ def test_a_typo_gets_the_closest_verb(world):
     body = world.last_reply(iid)
     assert "did you mean `update`?" in body and "`resolve`" in body
     assert world.state(iid).update_count == 0
+    world.comment(iid, "/incident help handof")
+    assert "there is no command 'handof' (did you mean `handoff`?)" in world.last_reply(iid)
 
 
 def test_an_update_without_any_field_is_refused_with_the_fields(world):

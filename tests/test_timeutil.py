@@ -61,3 +61,19 @@ def test_days_and_short_durations():
     assert parse_day("2026-99-99") is None and parse_day(None) is None and parse_day("2026-12-01x") is None
     assert [short_duration(timedelta(seconds=s)) for s in (-5, 45, 240, 3900, 93600)] == ["0s", "45s", "4m", "1h5m",
                                                                                          "1d2h"]
+
+
+def test_parse_past_reads_what_has_happened():
+    from datetime import datetime, timedelta, timezone
+
+    from bot.timeutil import parse_past
+
+    now = datetime(2026, 11, 27, 10, 0, 30, tzinfo=timezone.utc)
+    assert parse_past("45m ago", now) == now - timedelta(minutes=45)
+    assert parse_past("1h30m", now) == now - timedelta(hours=1, minutes=30)
+    assert parse_past("09:30", now) == datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc)
+    assert parse_past("10:00", now) == datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)  # at or before now
+    assert parse_past("23:50", now) == datetime(2026, 11, 26, 23, 50, tzinfo=timezone.utc)  # yesterday's
+    assert parse_past("2026-11-27T08:15Z", now) == datetime(2026, 11, 27, 8, 15, tzinfo=timezone.utc)
+    for bad in ("soon", "", "25:00", "99999999h", "1" * 60):
+        assert parse_past(bad, now) is None, bad

@@ -117,6 +117,7 @@ def test_severity_change_keeps_a_sooner_next_and_says_when_the_due_time_moves(ti
     timed.comment(iid, "/incident update\nsummary: digging\nnext: 15h")  # far beyond a 10 min cadence
     assert timed.state(iid).next_update_due == t(1, 3) + timedelta(days=1)
     assert "**Warning:** the next update is announced for 2026-11-28 01:03 UTC, far beyond" in timed.last_reply(iid)
+    assert "Warning" not in timed.reply(iid, "update")  # a note apart: the UPDATE stays pasteable as it is
 
     timed.clock.now = t(10, 4)
     timed.comment(iid, "/incident severity sev2")

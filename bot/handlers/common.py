@@ -51,11 +51,11 @@ def next_warning(ctx: Context, state: IncidentState, at: datetime) -> str | None
             f"{interval} minutes; the bot reminds at that time, so correct `next:` if it was a mistake")
 
 
-def with_warnings(reply: Reply, warnings: list[str | None]) -> Reply:
-    """The reply with a line for each warning: the command ran, but something looks wrong."""
-    for warning in filter(None, warnings):
-        reply.body += f"\n\n**Warning:** {warning}."
-    return reply
+def with_warnings(reply: Reply, warnings: list[str | None]) -> list[Reply]:
+    """The reply, and when something looks wrong (the command ran all the same) one more note saying
+    what: apart, so a message meant for customers stays pasteable as it is."""
+    said = [f"**Warning:** {warning}." for warning in warnings if warning]
+    return [reply, Reply("warning", "\n\n".join(said))] if said else [reply]
 
 
 def int_field(fields: dict, *names: str) -> int | None:

@@ -11,8 +11,16 @@ from ..fields import validate_fields
 from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply, Router
 from ..state import IncidentState
 from ..timeutil import format_duration, human, iso, parse_past
-from .common import (incident, int_field, internal_only, next_update, next_warning, parse_severity, template_reply,
-                     with_warnings)
+from .common import (
+    incident,
+    int_field,
+    internal_only,
+    next_update,
+    next_warning,
+    parse_severity,
+    template_reply,
+    with_warnings,
+)
 
 commands = CommandRegistry()
 router = Router()
@@ -35,11 +43,11 @@ def open_incident(ctx: Context, severity: int, detected: datetime, fields: dict)
                           drill=fields.get("drill") in ("yes", "true") or is_drill(None, ctx.labels))
     state.next_update_due = next_update(ctx, state, fields)
     state.report_tickets(int_field(fields, "tickets", "customers"), internal_only=internal_only(ctx))
-    reply = with_warnings(template_reply(ctx, "declare", state, fields, "initial"),
-                          [next_warning(ctx, state, state.next_update_due)])
+    reply = template_reply(ctx, "declare", state, fields, "initial")
     reply.extra["detected"] = iso(detected)  # a rebuilt state reads it back from the marker
     # The Initial Status Update is pasted to customers as it is: the team's guidance is a note of its own.
-    return Effects(replies=[reply, guidance(ctx.render, state)], state=state)
+    return Effects(replies=[*with_warnings(reply, [next_warning(ctx, state, state.next_update_due)]),
+                            guidance(ctx.render, state)], state=state)
 
 
 @commands.command("declare", usage="declare [sev1|sev2|sev3]", needs_incident=False,

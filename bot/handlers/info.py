@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..fields import VERB_FIELDS
+from ..guidance import closest_verb
 from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply
 from .common import incident
 
@@ -46,7 +47,9 @@ def show_help(ctx: Context, args: tuple[str, ...], fields: dict) -> Effects:
     if args:
         spec = registry.get(args[0].lower().lstrip("/"))
         if spec is None:
-            raise CommandRefused(f"there is no command '{args[0]}'", registry.verbs())
+            guess = closest_verb(args[0].lstrip("/"), registry.verbs())
+            raise CommandRefused(f"there is no command '{args[0]}'" + (f" (did you mean `{guess}`?)" if guess else ""),
+                                 registry.verbs())
         body = ctx.render("help_verb.md.j2", command=describe(spec), prefix=ctx.cfg.prefix)
     else:
         body = ctx.render("help.md.j2", commands=[describe(s) for s in registry.specs()], prefix=ctx.cfg.prefix,

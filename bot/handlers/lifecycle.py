@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from ..fields import validate_fields
 from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply, Router
-from .common import (cadence_due, incident, int_field, internal_only, next_update, next_warning, template_reply,
-                     with_warnings)
+from .common import (
+    cadence_due,
+    incident,
+    int_field,
+    internal_only,
+    next_update,
+    next_warning,
+    template_reply,
+    with_warnings,
+)
 
 commands = CommandRegistry()
 router = Router()
@@ -22,8 +30,7 @@ def mitigate_incident(ctx: Context, args: tuple[str, ...], fields: dict) -> Effe
     state.next_update_due = next_update(ctx, state, fields)
     body = ctx.render("mitigated.md.j2", incident=incident(ctx, state), f=fields,
                       next_update=incident(ctx, state)["next_update"])
-    reply = with_warnings(Reply("mitigated", body), [next_warning(ctx, state, state.next_update_due)])
-    return Effects([reply], state)
+    return Effects(with_warnings(Reply("mitigated", body), [next_warning(ctx, state, state.next_update_due)]), state)
 
 
 def resolve(ctx: Context, fields: dict, close: bool) -> Effects:

@@ -6,7 +6,15 @@ from ..cadence import next_region, on_shift_soon
 from ..config import Config
 from ..routing import CommandRefused, CommandRegistry, Context, Effects
 from ..timeutil import format_clock, iso
-from .common import int_field, internal_only, next_update, next_warning, require_open, template_reply, with_warnings
+from .common import (
+    int_field,
+    internal_only,
+    next_update,
+    next_warning,
+    require_open,
+    template_reply,
+    with_warnings,
+)
 
 commands = CommandRegistry()
 
@@ -28,7 +36,7 @@ def post_status_update(ctx: Context, args: tuple[str, ...], fields: dict) -> Eff
     state.next_update_due = next_update(ctx, state, fields)
     state.report_tickets(int_field(fields, "tickets"), internal_only=internal_only(ctx))
     reply = template_reply(ctx, "update", state, fields, "update", n=state.update_count)
-    return Effects([with_warnings(reply, [next_warning(ctx, state, state.next_update_due)])], state)
+    return Effects(with_warnings(reply, [next_warning(ctx, state, state.next_update_due)]), state)
 
 
 @commands.command("handoff", usage="handoff amer|emea|apac",
@@ -54,7 +62,7 @@ def post_regional_handoff(ctx: Context, args: tuple[str, ...], fields: dict) -> 
     # Rendered before the move: the template's Current Region is the one handing off.
     reply = template_reply(ctx, "handoff", state, fields, "handoff", handoff_from=previous, handoff_to=target)
     state.region, state.region_since = target, ctx.now
-    return Effects([with_warnings(reply, warnings)], state)
+    return Effects(with_warnings(reply, warnings), state)
 
 
 def handoff_warnings(cfg: Config, source: str | None, target: str, now) -> list[str | None]:
