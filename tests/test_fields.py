@@ -13,8 +13,8 @@ from bot.fields import (
 )
 
 ALL_VERBS = {"declare", "update", "resolve", "handoff", "resources", "impact", "activate-cmoc", "tech-handoff",
-             "exec", "mitigate", "severity", "cmoc", "smoc", "imoc", "status", "help", "detected", "csat"}
-NO_FIELDS = {"severity", "cmoc", "smoc", "imoc", "status", "help", "detected"}
+             "exec", "mitigate", "severity", "cmoc", "smoc", "imoc", "status", "help", "detected", "csat", "reopen"}
+NO_FIELDS = {"severity", "cmoc", "smoc", "imoc", "status", "help", "detected", "reopen"}
 
 
 def test_verbs_are_exactly_the_commands():

@@ -40,7 +40,7 @@ def test_a_whole_incident_on_the_redis_queue(redis_world):
     iid = w.declare()
     w.comment(iid, "/incident cmoc me\n/incident update\nsummary: on redis\n")
     w.comment(iid, "/incident resolve")
-    assert w.state(iid).status == "resolved" and w.kinds(iid)[:3] == ["initial", "role", "update"]
+    assert w.state(iid).status == "resolved" and w.kinds(iid)[:4] == ["initial", "guidance", "role", "update"]
 
 
 def test_bot_calls_start_their_own_event_chain(world):
@@ -81,7 +81,7 @@ def test_deliveries_cli_lists_and_replays(world, tmp_path, monkeypatch, capsys):
     assert "STATUS" in capsys.readouterr().out
     assert main(["deliveries", "replay", note["id"], "--config", str(config)]) == 0
     world.settle()
-    assert world.kinds(iid) == ["initial"]  # replayed, and still posted once
+    assert world.kinds(iid) == ["initial", "guidance"]  # replayed, and still posted once
     assert main(["deliveries", "replay", "no-such-id", "--config", str(config)]) == 1
     assert main(["deliveries", "replay", "--config", str(config)]) == 2
 
