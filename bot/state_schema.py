@@ -154,6 +154,12 @@ def _internal_only(value: Any, name: str) -> list[str]:
     return list(value)
 
 
+def _release_checks(value: Any, name: str) -> dict[str, str]:
+    if not isinstance(value, dict) or any(role not in ROLES for role in value):
+        raise ValueError(f"{name} must map roles to user names")
+    return {role: _username(holder, f"{name}.{role}") for role, holder in value.items()}
+
+
 CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "status": _status,
     "severity": _severity,
@@ -170,4 +176,5 @@ CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "reminders": _reminders,
     "handled": _handled,
     "internal_only": _internal_only,
+    "release_checks": _release_checks,
 }

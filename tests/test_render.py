@@ -544,4 +544,5 @@ def test_every_template_file_is_exercised():
                  "postmortem_owners.md.j2", "postmortem_status.md.j2"}
     expected |= {"postmortem_actions_capped.md.j2"}  # the action-item cap, in tests/test_stall.py
     expected |= {"description_too_long.md.j2"}  # no room for the block, in tests/test_attacks.py
+    expected |= {"not_carried_out.md.j2"}  # a delivery given up on, in tests/test_outage.py
     assert names == expected

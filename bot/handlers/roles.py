@@ -35,8 +35,10 @@ def change_role(ctx: Context, role: str, args: tuple[str, ...]) -> Effects:
         if holder is None:
             raise CommandRefused(f"no {title} is engaged", [f"{role} @username", f"{role} me"])
         del state.roles[role]
-        body = (ctx.render("role_released.md.j2", role=title, username=holder)
-                + "\n\n" + ctx.render("release_checklist.md.j2", role=title, holder=holder))
+        # The checklist goes in the description block: a note's task items only its author and
+        # Maintainers can tick, the description's anyone who can edit the issue.
+        state.release_checks[role] = holder
+        body = ctx.render("role_released.md.j2", role=title, username=holder, checklist=True)
         return Effects([Reply("role", body, extra={"role": role, "user": "-"})], state)
 
     if word.lower() == "me":
@@ -53,6 +55,7 @@ def change_role(ctx: Context, role: str, args: tuple[str, ...]) -> Effects:
     if previous == member.username:
         raise CommandRefused(f"@{previous} already holds the {title} role", ROLE_WORDS)
     state.roles[role] = member
+    state.release_checks.pop(role, None)  # a new holder: the last one's release checklist is done with
     body = ctx.render("role_assigned.md.j2", role=title, username=member.username, previous=previous)
     if role in ("cmoc", "smoc"):
         body += "\n\n" + ctx.render("engagement_criteria.md.j2", roles=[role])
