@@ -12,6 +12,7 @@ import logging
 from datetime import datetime
 from typing import Callable
 
+from .checklist import checklists, ticked_items
 from .config import Config
 from .gitlab import DESCRIPTION_MAX, GitLab, Issue
 from .markers import note_marker as marker
@@ -124,6 +125,10 @@ class IssueWriter:
         if reread:
             self.issue = self.gl.get_issue(self.issue.project_id, self.issue.iid)
         table = self.render("state_table.md.j2", incident=self._incident(state))
+        if state.release_checks:  # where the holder can tick them; the ticks made so far are kept
+            rendered = {role: self.render("release_checklist.md.j2", role=role.upper(), holder=holder)
+                        for role, holder in sorted(state.release_checks.items(), key=lambda i: ROLES.index(i[0]))}
+            table += "\n\n" + checklists(rendered, ticked_items(self.issue.description))
         description = write_block(self.issue.description,
                                   render_block(state, table, self.cfg.state_key, state_scope(self.issue.id)))
         add, remove = label_changes(self.issue.labels, state, self.cfg)  # deltas: people's labels stay

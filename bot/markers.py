@@ -109,3 +109,16 @@ def report_period(description: str | None) -> str | None:
 
 # The names the rest of the bot knows these by.
 marker, parse_marker = note_marker, parse_note_marker
+
+
+# -- a release checklist in the block: `<!-- incident-bot:checklist role=cmoc -->` above its items -------
+_CHECKLIST = re.compile(r"<!-- incident-bot:checklist role=(cmoc|smoc|imoc) -->")
+
+
+def checklist_marker(role: str) -> str:
+    return f"<!-- incident-bot:checklist role={role} -->"
+
+
+def checklist_role(line: str) -> str | None:
+    m = _CHECKLIST.search(line)
+    return m.group(1) if m else None

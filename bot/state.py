@@ -71,6 +71,9 @@ class IncidentState:
     drill: bool = False  # a simulation exercise: DRILL in every note, reminders page role holders only
     csat: list[dict[str, Any]] = field(default_factory=list)  # {"pct", "given", "at", "by"}: `/incident csat`
     reminders: dict[str, str] = field(default_factory=dict)  # reminder key -> when it was sent (ISO)
+    # Released roles whose release checklist the block shows (role -> who released it), until the role is
+    # taken again. Its ticks live in the block's text, where the holder ticks them (bot/checklist.py).
+    release_checks: dict[str, str] = field(default_factory=dict)
     handled: list[str] = field(default_factory=list)  # command keys already applied (repeat deliveries)
 
     # -- convenience --------------------------------------------------------------

@@ -184,6 +184,12 @@ def _csat(value: Any, name: str) -> list[dict[str, Any]]:
     return records
 
 
+def _release_checks(value: Any, name: str) -> dict[str, str]:
+    if not isinstance(value, dict) or any(role not in ROLES for role in value):
+        raise ValueError(f"{name} must map roles to user names")
+    return {role: _username(holder, f"{name}.{role}") for role, holder in value.items()}
+
+
 CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "status": _status,
     "severity": _severity,
@@ -204,4 +210,5 @@ CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "internal_only": _internal_only,
     "drill": _bool,
     "csat": _csat,
+    "release_checks": _release_checks,
 }

@@ -53,7 +53,8 @@ def test_roles_assign_release_and_assignees_on_free(world):
     assert "cmoc::engaged" not in labels(world, iid)
     assert [a["username"] for a in world.issue(iid)["assignees"]] == ["bob"]
     release = world.last_reply(iid)
-    assert "- [ ]" in release and "normal support flow" in release.lower()
+    assert "released the CMOC role" in release and "checklist" in release  # the items: in the description
+    assert "- [ ] Handed back to the normal support flow" in world.issue(iid)["description"]
 
 
 def test_roles_on_premium_keep_every_holder_in_order(tmp_path):
@@ -290,3 +291,25 @@ def test_two_severity_labels_in_the_same_second_both_count(world):
         issue = world.gl("alice").projects.get(world.pid, lazy=True).issues.get(iid)
     assert world.state(iid).severity == 1
     assert {"severity::1"} == {x for x in labels(world, iid) if x.startswith("severity::")}
+
+
+def test_the_release_checklist_is_in_the_description_where_the_holder_can_tick_it(world):
+    # On GitLab only a note's author and Maintainers can tick a note's task items: the checklist goes in
+    # the description block, which the role holder (a Developer) can edit, and the bot keeps the ticks.
+    iid = world.declare(sev="sev2")
+    world.comment(iid, "/incident cmoc me")
+    world.comment(iid, "/incident cmoc release")
+    released = world.bot_notes(iid)[-1]["body"]
+    assert "- [ ]" not in released and "description" in released
+    description = world.issue(iid)["description"]
+    assert "- [ ] Customer communication is stable" in description
+    assert "- [ ] Handed back to the normal support flow" in description
+    world.edit_issue(iid, who="alice", description=description.replace(
+        "- [ ] Customer communication is stable", "- [x] Customer communication is stable", 1))
+    world.comment(iid, "/incident update\nsummary: queue draining\n")
+    assert world.state(iid).update_count == 1
+    description = world.issue(iid)["description"]
+    assert "- [x] Customer communication is stable" in description  # the bot's rewrite kept the tick
+    assert "- [ ] The support queue is back to normal" in description
+    world.comment(iid, "/incident cmoc @bob")  # a new holder: the old checklist is done with
+    assert "Customer communication is stable" not in world.issue(iid)["description"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 
-import gitlab
 import pytest
 import requests
 
@@ -144,3 +143,14 @@ def test_a_command_replayed_before_gitlab_answers_gets_no_notice(make_world):
     w.settle()
     assert w.kinds(iid).count("update") == 1 and not_carried_out(w, iid) == []
     assert row(w, "Failure Notice")["status"] == "done"
+
+
+def test_no_answer_at_all_counts_as_unreachable():
+    # A real refused connection (the discard port), not an injected answer.
+    from bot.gitlab import GitLab, RetryableGitLabError
+
+    with pytest.raises(RetryableGitLabError, match="could not be reached"):
+        GitLab("http://127.0.0.1:9", "glpat-x", timeout=2).current_user()
+    assert not gitlab_health.reachable() and "ConnectionError" in gitlab_health.problems()[0]
+    gitlab_health.observe_answer(404)  # any answer below 500 means GitLab is serving again
+    assert gitlab_health.problems() == []

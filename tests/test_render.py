@@ -547,4 +547,5 @@ def test_every_template_file_is_exercised():
     # Reopening and labels set by hand, in tests/test_one_source.py.
     expected |= {"reopened.md.j2", "untracked.md.j2", "tracked_again.md.j2", "label_refused.md.j2"}
     expected |= {"csat_recorded.md.j2", "report.md.j2"}  # `/incident csat` and the report, in tests/test_report*.py
+    expected |= {"not_carried_out.md.j2"}  # a delivery given up on, in tests/test_outage.py
     assert names == expected

@@ -36,10 +36,12 @@ def change_role(ctx: Context, role: str, args: tuple[str, ...]) -> Effects:
         if holder is None:
             raise CommandRefused(f"no {title} is engaged", [f"{role} @username", f"{role} me"])
         del state.roles[role]
-        # Who released whose role; for the support roles, the framework's release criteria come first.
-        body = ctx.render("role_released.md.j2", role=title, username=holder, by=ctx.actor)
+        # Who released whose role. For the support roles the framework's release checklist goes in the
+        # description block: a note's task items only its author and Maintainers can tick.
         if role in SUPPORT_ROLES:
-            body = ctx.render("release_checklist.md.j2", role=title, holder=holder) + "\n\n" + body
+            state.release_checks[role] = holder
+        body = ctx.render("role_released.md.j2", role=title, username=holder, by=ctx.actor,
+                          checklist=role in SUPPORT_ROLES)
         return Effects([Reply("role", body, extra={"role": role, "user": "-"})], state)
 
     if word.lower() == "me":
@@ -57,6 +59,7 @@ def change_role(ctx: Context, role: str, args: tuple[str, ...]) -> Effects:
         raise CommandRefused(f"@{previous} already holds the {title} role", ROLE_WORDS)
     state.roles[role] = member
     # No engagement criteria here: they say when to engage a role, and this one is engaged now.
+    state.release_checks.pop(role, None)  # a new holder: the last one's release checklist is done with
     body = ctx.render("role_assigned.md.j2", role=title, username=member.username, previous=previous)
     return Effects([Reply("role", body, extra={"role": role, "user": member.username})], state)
 
