@@ -239,3 +239,20 @@ def test_items_as_gitlab_renders_them():
     items = parse_actions(doc)
     assert [(i.text, i.done) for i in items] == [("Real", False), ("Also real", True)]
     assert tick_item(link_items(doc, {items[0].key: 4}), 4, True) == doc.replace("- [ ] Real @bob", "- [x] Real @bob → #4")
+
+
+def test_support_summary_counts_internal_handoffs_and_figures_without_showing_them():
+    """A public incident's handoffs and ticket figures given only in internal notes: counted, not shown."""
+    state = IncidentState(
+        status="resolved", detected_at=T0, update_count=1, updates=[{"n": 1, "at": iso(T0)}],
+        handoffs=[{"from": "AMER", "to": "EMEA", "at": iso(T0), "internal": True},
+                  {"from": "EMEA", "to": "APAC", "at": iso(T0 + timedelta(hours=1))},
+                  {"to": "AMER", "at": "not a time"}],
+        internal_only=["tickets"])
+    s = support_summary(state)
+    assert s["handoffs"] == ["EMEA -> APAC at 2026-11-27 10:55 UTC", "? -> AMER at ?"]
+    assert s["handoffs_internal"] == 1
+    assert s["tickets_internal_only"] is True
+    assert s["updates_on_time"] == 1  # no due time: nothing to miss
+    state.peak_tickets = 12  # a public figure came later: nothing is internal-only
+    assert support_summary(state)["tickets_internal_only"] is False
