@@ -323,3 +323,16 @@ def test_summary_durations_need_both_ends():
     assert half["duration"] is None and half["time_to_first_update"] is None and half["resolved"] is None
     late = support_summary(IncidentState(resolved_at=T0, initial_update_at=T0))
     assert late["duration"] is None and late["time_to_first_update"] is None
+
+
+def test_a_link_on_the_last_line_without_a_line_end():
+    doc = "### Follow-up Actions\n- [ ] Do it  "
+    (item,) = parse_actions(doc)
+    assert link_items(doc, {item.key: 5}) == "### Follow-up Actions\n- [ ] Do it → #5  "
+
+
+def test_edge_shapes_of_owner_section_and_handoff():
+    assert parse_item("Ask @carol X")[:2] == ("Ask @carol X", "carol")  # a word after the owner keeps it
+    assert parse_actions("### Follow-up ActionsX\n- [ ] Not an item\n") == []
+    s = support_summary(IncidentState(handoffs=[{"from": "AMER"}]))
+    assert s["handoffs"] == ["AMER -> ? at ?"]
