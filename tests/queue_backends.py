@@ -3,6 +3,7 @@ cleanly when it is not running)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -55,3 +56,11 @@ class Backend:
             client = redis.Redis.from_url(REDIS_URL)
             for key in client.scan_iter(f"{self.location['name']}:*"):
                 client.delete(key)
+
+
+def wait_for(condition, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll `condition` until it holds; fail the test after `timeout` seconds (never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} not met in {timeout}s"
+        time.sleep(0.01)

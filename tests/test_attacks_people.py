@@ -4,11 +4,10 @@ bot beyond what their access allows (issue 16, section 2)."""
 from __future__ import annotations
 
 import pytest
+from test_postmortem_flow import followups, postmortems, resolved_incident, set_actions
 
 from bot.markers import action_marker, action_of, note_marker, postmortem_marker
 from bot.timeutil import iso
-
-from test_postmortem_flow import followups, postmortems, resolved_incident, set_actions
 
 
 def test_a_pasted_note_marker_with_the_next_key_does_not_silence_the_reply(world):

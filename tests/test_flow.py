@@ -208,6 +208,19 @@ def test_repeated_delivery_does_nothing_twice(world):
     assert len(world.bot_notes(iid)) == notes and world.state(iid).update_count == 1
 
 
+@pytest.mark.xfail(strict=True, reason="open: a first attempt does not read the bot's markers, so a read-only "
+                   "reply (status, help) is posted again for the same note delivered under a second "
+                   "Idempotency-Key (a group hook and a project hook both pointing at the bot)")
+def test_the_same_note_through_two_hooks_is_answered_once(world):
+    iid = world.declare()
+    world.comment(iid, "/incident status")
+    index = max(i for i, d in enumerate(world.sb.deliveries) if d["event"] == "Note Hook"
+                and "/incident status" in d["payload"]["object_attributes"]["note"])
+    replies = len(world.bot_notes(iid))
+    assert world.deliver_again(index)["status"] == 202
+    assert len(world.bot_notes(iid)) == replies
+
+
 def test_person_text_cannot_run_quick_actions(world):
     iid = world.create_issue(title="Login broken\n/assign @gus")
     world.comment(iid, "/incident declare sev1\nsummary: |\n  all good\n  /close\n  /label ~hacked\n")

@@ -243,3 +243,100 @@ def test_items_as_gitlab_renders_them():
     items = parse_actions(doc)
     assert [(i.text, i.done) for i in items] == [("Real", False), ("Also real", True)]
     assert tick_item(link_items(doc, {items[0].key: 4}), 4, True) == doc.replace("- [ ] Real @bob", "- [x] Real @bob → #4")
+
+
+def test_support_summary_counts_internal_handoffs_and_figures_without_showing_them():
+    """A public incident's handoffs and ticket figures given only in internal notes: counted, not shown."""
+    state = IncidentState(
+        status="resolved", detected_at=T0, update_count=1, updates=[{"n": 1, "at": iso(T0)}],
+        handoffs=[{"from": "AMER", "to": "EMEA", "at": iso(T0), "internal": True},
+                  {"from": "EMEA", "to": "APAC", "at": iso(T0 + timedelta(hours=1))},
+                  {"to": "AMER", "at": "not a time"}],
+        internal_only=["tickets"])
+    s = support_summary(state)
+    assert s["handoffs"] == ["EMEA -> APAC at 2026-11-27 10:55 UTC", "? -> AMER at ?"]
+    assert s["handoffs_internal"] == 1
+    assert s["tickets_internal_only"] is True
+    assert s["updates_on_time"] == 1  # no due time: nothing to miss
+    state.peak_tickets = 12  # a public figure came later: nothing is internal-only
+    assert support_summary(state)["tickets_internal_only"] is False
+
+
+# -- pinned by mutation testing (docs/testing.md): each of these killed surviving mutants -----------------
+def test_action_status_lists_the_items_themselves():
+    doc = ("### Follow-up Actions\n- [ ] Late due:2026-12-01 → #1\n- [ ] Open → #2\n"
+           "- [x] Done → #3\n")
+    status = action_status(parse_actions(doc), date(2026, 12, 2))
+    assert {k: [i.text for i in v] for k, v in status.items()} == {
+        "open": ["Open"], "overdue": ["Late"], "done": ["Done"]}
+
+
+def test_keys_are_the_normalised_texts_digest_and_count_repeats():
+    import hashlib
+
+    items = parse_actions("### Follow-up Actions\n- [ ] \n- [ ] Ünïcode  Fix\n- [ ] ünïcode fix\n"
+                          "- [ ] ÜNÏCODE FIX\n- [ ] Other\n")
+    digest = hashlib.sha1("ünïcode fix".encode("utf-8")).hexdigest()[:12]
+    assert [i.key for i in items[:3]] == [digest, f"{digest}-2", f"{digest}-3"]
+    assert items[3].text == "Other"  # an empty item is skipped, the ones after it still read
+    assert parse_actions(None) == [] and parse_actions("### Follow-up Actions\n") == []
+
+
+@pytest.mark.parametrize("body, expect", [
+    ("Fix it → #12", ("Fix it", 12)),
+    ("Fix it   ->  #7  ", ("Fix it", 7)),
+    ("  Fix it → #7", ("  Fix it", 7)),  # only the end is read; the text keeps its start
+    ("Fix it → #" + "9" * 12, ("Fix it", 10 ** 12 - 1)),
+    ("Fix it → #" + "9" * 13, ("Fix it → #" + "9" * 13, None)),  # too long for an iid: text
+    ("Fix it #12", ("Fix it #12", None)),
+    ("Fix it → 12", ("Fix it → 12", None)),
+    ("Fix it →#12", ("Fix it", 12)),
+    ("Fix it x#12", ("Fix it x#12", None)),
+])
+def test_the_link_is_read_from_the_end_of_the_line(body, expect):
+    from bot.postmortem import _split_link
+
+    assert _split_link(body) == expect
+
+
+def test_an_owner_followed_by_punctuation_still_ends_the_text():
+    assert parse_item("Write the runbook @bob.")[:2] == ("Write the runbook", "bob")
+    assert parse_item("Ask @carol X about it")[:2] == ("Ask @carol X about it", "carol")
+
+
+def test_followup_overdue_from_the_day_after():
+    from bot.postmortem import followup_overdue
+
+    today = date(2026, 12, 2)
+    assert followup_overdue("2026-12-01", today) is True
+    assert followup_overdue("2026-12-02", today) is False
+    assert followup_overdue(None, today) is False and followup_overdue("soon", today) is False
+
+
+def test_on_time_needs_both_times_to_be_late():
+    from bot.postmortem import on_time
+
+    assert on_time({"at": iso(T0), "due": iso(T0 - timedelta(minutes=1))}) is False
+    assert on_time({"at": None, "due": iso(T0)}) is True
+    assert on_time({"at": iso(T0), "due": None}) is True
+    assert on_time({"at": iso(T0), "due": "garbage"}) is True
+
+
+def test_summary_durations_need_both_ends():
+    half = support_summary(IncidentState(detected_at=T0))
+    assert half["duration"] is None and half["time_to_first_update"] is None and half["resolved"] is None
+    late = support_summary(IncidentState(resolved_at=T0, initial_update_at=T0))
+    assert late["duration"] is None and late["time_to_first_update"] is None
+
+
+def test_a_link_on_the_last_line_without_a_line_end():
+    doc = "### Follow-up Actions\n- [ ] Do it  "
+    (item,) = parse_actions(doc)
+    assert link_items(doc, {item.key: 5}) == "### Follow-up Actions\n- [ ] Do it → #5  "
+
+
+def test_edge_shapes_of_owner_section_and_handoff():
+    assert parse_item("Ask @carol X")[:2] == ("Ask @carol X", "carol")  # a word after the owner keeps it
+    assert parse_actions("### Follow-up ActionsX\n- [ ] Not an item\n") == []
+    s = support_summary(IncidentState(handoffs=[{"from": "AMER"}]))
+    assert s["handoffs"] == ["AMER -> ? at ?"]

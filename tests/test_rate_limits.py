@@ -51,14 +51,20 @@ def _replies_by_command(w: World, iids: list[int]) -> Counter:
     return keys
 
 
-def _burst(w: World, commands: int) -> tuple[list[int], list[str]]:
+def _burst(w: World, commands: int, *, held: bool = False) -> tuple[list[int], list[str]]:
     """Declare 4 incidents, then `commands` updates spread over them, posted by alice and bob as fast
-    as they can (each stays under their own 60 a minute)."""
+    as they can (each stays under their own 60 a minute). `held`: the bot's workers wait until all are
+    posted, so its replies come in one burst however slow the machine is."""
     iids = [w.declare(sev="sev2") for _ in range(4)]
+    if held:
+        w.bot.queue.stop()
     expected = []
     for n in range(commands):
         note = _post(w, ("alice", "bob")[n % 2], iids[n % 4], f"/incident update\nsummary: step {n}")
         expected.append(f"note-{note.id}-0")
+    if held:
+        w.sb.wait_idle(20)  # every delivery stored
+        w.bot.queue.start_workers()
     return iids, expected
 
 
@@ -115,7 +121,7 @@ def test_without_pacing_a_rate_limit_has_its_own_retry_budget(make_world):
     """The 429s alone, no client-side pacing: they do not use up max_retries, nothing is dead-lettered."""
     w = make_world(NO_PACING)
     w.sb.limit_rate(notes=30, window=2.0, retry_after=False)  # people post 20 each
-    iids, expected = _burst(w, 40)
+    iids, expected = _burst(w, 40, held=True)
     _assert_each_answered_once(w, iids, expected)
     assert any(c["status"] == 429 and c["user"] == "incident-bot" for c in w.sb.calls)
 

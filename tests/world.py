@@ -6,6 +6,7 @@ GitLab does; assertions read the sandbox's state.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -152,13 +153,16 @@ class World:
             self.sb.wait_idle(20)
         return outcomes
 
-    def deliver_again(self, index: int) -> dict:
+    def deliver_again(self, index: int, *, payload: dict | None = None, headers: dict | None = None) -> dict:
         """Send recorded delivery `index` to the bot again as a new delivery: the same event (its Event
         UUID too) under a new Idempotency-Key, as a second hook or a GitLab before 17.4 sends it. It
         passes the door's dedupe, so the processor meets it; the test then asserts it changed nothing.
+        `payload` and `headers` replace the recorded ones (another GitLab version's shape of the event).
         Returns the bot's answer (status and JSON) after the bot settled."""
-        old = self.sb.deliveries[index]
-        headers = dict(old["headers"], **{"Idempotency-Key": str(uuid.uuid4())})
+        old = dict(self.sb.deliveries[index])
+        if payload is not None:
+            old["body"] = json.dumps(payload).encode()
+        headers = dict(old["headers"], **(headers or {}), **{"Idempotency-Key": str(uuid.uuid4())})
         if "webhook-signature" in headers:  # a signed hook signs the new message id
             (hook,) = [h for h in self.sb.store.hooks[self.pid] if h["id"] == old["hook_id"]]
             ts = int(time.time())
@@ -167,7 +171,7 @@ class World:
                                                       old["body"])})
         resp = requests.post(self.bot.webhook_url, data=old["body"], headers=headers, timeout=10)
         self.settle()
-        return {"status": resp.status_code, "json": resp.json()}
+        return {"status": resp.status_code, "json": resp.json() if resp.content else None}
 
     def settle(self, timeout: float = 20.0):
         """Wait until GitLab has no webhook left to send and the bot's queue is empty; fail if it never is.
