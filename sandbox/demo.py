@@ -26,8 +26,8 @@ from bot.statekey import ensure_state_key
 from bot.timeutil import format_duration, utcnow
 
 from . import DEVELOPER, MAINTAINER, Sandbox
-from .demo_script import SCRIPT
 from .demo_report import write_demo_report
+from .demo_script import SCRIPT
 from .local import LocalBot
 
 PEOPLE = {"alice": "Alice Ng (CMOC)", "bob": "Bob Ortiz (SMOC)", "carol": "Carol Sato (IMOC)"}
