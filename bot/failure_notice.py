@@ -45,9 +45,11 @@ def reason(status: str, error: str | None) -> str:
         return "GitLab refused the bot's access token (401)"
     if "answered 429" in text:
         return "GitLab kept refusing the bot's calls as too many (429)"
-    if tries or status == "dead":
+    if tries or text.startswith("RetryableError"):
         return f"GitLab could not be reached, or kept failing, until the bot gave up ({_detail(text)})"
-    return f"GitLab refused a call the bot made ({_detail(text)})"
+    if status == "failed":
+        return f"GitLab refused a call the bot made ({_detail(text)})"
+    return "the bot kept failing on it (its log says why)"  # a bug's message may hold person text: not here
 
 
 def _detail(text: str) -> str:

@@ -23,3 +23,4 @@ def test_a_rewrite_ticks_again_what_was_ticked_for_that_role_only():
     cmoc, smoc = out.split(checklist_marker("smoc"))
     assert "- [ ] Final status documented" in cmoc and "- [x] Final status documented" in smoc
     assert out.startswith(checklist_marker("cmoc")) and out.count("[x]") == 1
+

@@ -123,6 +123,7 @@ def test_an_internal_command_given_up_on_is_answered_internally(make_world):
     w.gl("alice").projects.get(w.pid, lazy=True).issues.get(iid, lazy=True).notes.create(
         {"body": "/incident status", "internal": True}, **NO_WAIT)
     wait_for(lambda: (r := row(w, "Confidential Note Hook")) and r["status"] == "dead", what="the delivery to die")
+    wait_for(lambda: row(w, "Failure Notice"), what="the notice")
     w.sb.clear_faults()
     w.settle()
     (notice,) = not_carried_out(w, iid)
@@ -154,3 +155,12 @@ def test_no_answer_at_all_counts_as_unreachable():
     assert not gitlab_health.reachable() and "ConnectionError" in gitlab_health.problems()[0]
     gitlab_health.observe_answer(404)  # any answer below 500 means GitLab is serving again
     assert gitlab_health.problems() == []
+
+
+def test_a_notice_says_why_without_a_bugs_message():
+    from bot.failure_notice import reason
+
+    assert "access token (401)" in reason("failed", "PermanentError: GitLab answered 401: 401 Unauthorized")
+    assert "could not be reached" in reason("dead", "[outage x9] RetryableError: GitLab answered 502: Bad Gateway")
+    assert "403" in reason("failed", "PermanentError: GitLab answered 403: 403 Forbidden")
+    assert reason("dead", "KeyError: 'secret person text'") == "the bot kept failing on it (its log says why)"
