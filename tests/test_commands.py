@@ -202,3 +202,79 @@ def test_an_indented_command_line_in_the_fields_is_text_not_a_command():
     assert cmd.verb == "update" and cmd.fields["summary"] == "rolling back\n@incident-bot resolve\n/incident resolve"
     chained = parse_commands("/incident update\nsummary: x\n@incident-bot resolve\n", bot_username="incident-bot")
     assert [c.verb for c in chained] == ["update", "resolve"]  # at the margin it is the next command
+
+
+# -- pinned by mutation testing (docs/testing.md): each of these killed surviving mutants -----------------
+import pytest  # noqa: E402
+
+from bot.commands import MAX_FIELD_DEPTH, MAX_FIELDS_CHARS  # noqa: E402
+
+NOT_KV = "the fields must be `key: value` lines"
+
+
+@pytest.mark.parametrize("fields, error", [
+    ("a: &x 1\nb: *x", "the fields use a YAML anchor or alias (`&name`, `*name`), which I do not read; "
+                       "write each value out"),
+    ("a: [b", "the fields are not valid YAML (line 1 of the fields); write them as `key: value` lines"),
+    ("a: 1\n b: 2\nc", "the fields are not valid YAML (line 2 of the fields); write them as `key: value` lines"),
+    ("just text", NOT_KV),
+    ("- a\n- b", NOT_KV),
+    ("a: " + "[" * MAX_FIELD_DEPTH + "]" * MAX_FIELD_DEPTH,
+     f"the fields nest more than {MAX_FIELD_DEPTH} levels deep; write them as `key: value` lines "
+     "or `key:` with `- item` lines"),
+])
+def test_field_errors_say_exactly_what_is_wrong(fields, error):
+    (cmd,) = parse_commands("/incident update\n" + fields)
+    assert (cmd.fields, cmd.error) == ({}, error)
+
+
+def test_nesting_is_counted_per_branch_up_to_the_limit():
+    inner = "[" * (MAX_FIELD_DEPTH - 2) + "]" * (MAX_FIELD_DEPTH - 2)  # with the mapping and `a`: the limit
+    siblings = "\n".join(f"k{n}:\n  - {inner}" for n in range(MAX_FIELD_DEPTH + 2))
+    (cmd,) = parse_commands("/incident update\n" + siblings)
+    assert cmd.error is None and len(cmd.fields) == MAX_FIELD_DEPTH + 2  # depth is given back after each
+    deeper = "k:\n  - " + "[" * (MAX_FIELD_DEPTH - 1) + "]" * (MAX_FIELD_DEPTH - 1)
+    assert "levels deep" in parse_commands("/incident update\n" + deeper)[0].error
+
+
+def test_fields_at_the_size_limit_are_read_and_one_more_is_refused():
+    at_limit = "summary: " + "x" * (MAX_FIELDS_CHARS - len("summary: "))
+    (cmd,) = parse_commands("/incident update\n" + at_limit + "\n")
+    assert cmd.error is None and len(cmd.fields["summary"]) == MAX_FIELDS_CHARS - 9
+    (over,) = parse_commands("/incident update\n" + at_limit + "x\n")
+    assert over.error == (f"the fields are too long ({MAX_FIELDS_CHARS + 1:,} characters; at most "
+                          f"{MAX_FIELDS_CHARS:,}); put long text in a comment of its own")
+
+
+def test_prefix_is_case_insensitive_whole_word_and_may_follow_a_zero_width_space():
+    assert [c.verb for c in parse_commands("/INCIDENT Status")] == ["status"]
+    assert parse_commands("/incidents status") == [] and parse_commands("@incident-botx status", "/incident",
+                                                                        "incident-bot") == []
+    assert [c.verb for c in parse_commands("\u200b/incident status")] == ["status"]
+    assert has_command("\u200b/incident status", "/incident")
+    assert has_command("@Incident-Bot status", "/incident", "incident-bot")
+    assert not has_command("@incident-bot status", "/incident")  # no user name: only the prefix
+
+
+def test_with_fields_leaves_a_command_without_fields_and_clears_the_lines_it_read():
+    (bare,) = parse_commands("/incident status", fields=False)
+    assert with_fields(bare) is bare
+    (cmd,) = parse_commands("/incident update\nsummary: x", fields=False)
+    read = with_fields(cmd)
+    assert read.fields == {"summary": "x"} and read.field_lines == ()
+
+
+def test_commands_past_the_cap_are_named_clipped_and_counted():
+    long_line = "/incident update `" + "y" * 100
+    text = "\n".join(["/incident status"] * 2 + [long_line, "/incident help", "/incident help"])
+    cmds = parse_commands(text, max_commands=2)
+    assert [c.verb for c in cmds] == ["status", "status", "update"] and cmds[-1].over_cap
+    clipped = ("/incident update '" + "y" * 100)[:79] + "…"
+    assert cmds[-1].error == (f"a comment runs at most 2 commands; `{clipped}` and the 2 after it did not "
+                              "run. Post them in a new comment")
+    (one,) = parse_commands("/incident a\n/incident b", max_commands=1)[1:]
+    assert one.error == ("a comment runs at most 1 commands; `/incident b` did not run. Post them in a new "
+                         "comment")
+    exact = "/incident " + "z" * 70  # 80 characters: not clipped
+    assert f"`{exact}`" in parse_commands("/incident a\n" + exact, max_commands=1)[1].error
+
