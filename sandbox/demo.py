@@ -12,6 +12,7 @@ with their own tokens, so every step goes through real HTTP and real webhooks.
 
 from __future__ import annotations
 
+import re
 import secrets
 import textwrap
 import threading
@@ -27,7 +28,7 @@ from bot.timeutil import format_duration, utcnow
 
 from . import DEVELOPER, MAINTAINER, Sandbox
 from .demo_report import write_demo_report
-from .demo_script import SCRIPT
+from .demo_script import REPORTED, SCRIPT
 from .local import LocalBot
 
 PEOPLE = {"alice": "Alice Ng (CMOC)", "bob": "Bob Ortiz (SMOC)", "carol": "Carol Sato (IMOC)"}
@@ -84,9 +85,11 @@ class Play:
     def __init__(self, sb: Sandbox, bot: LocalBot, cfg, clock: DemoClock, project_id: int, token: str):
         self.sb, self.bot, self.cfg, self.clock, self.pid = sb, bot, cfg, clock, project_id
         self.gl = GitLab(sb.url, token)
+        clock.at(REPORTED)
         self.iid = sb.client("alice").projects.get(project_id).issues.create(
             {"title": "SSO logins failing", "description": "Reported by several customers via Zendesk."}).iid
         print(f"incident-bot demo: sandbox {sb.url}, bot {bot.url}, issue #{self.iid}\n")
+        print(f"  -{-REPORTED:2d}:00  @alice opens #{self.iid} from customers' reports")
 
     def issue(self, who: str, iid: int):
         return self.sb.client(who).projects.get(self.pid, lazy=True).issues.get(iid)
@@ -112,30 +115,36 @@ class Play:
         self.issue(who, self.iid).notes.create({"body": text})
 
     def check_claim(self) -> None:
-        holder = self.state().holder("cmoc")
-        if holder == "alice":
-            print("          -> the CMOC claim one second after the declare was applied")
-            return
-        # flow1's branch decides from the issue as it is when the delivery runs; until it is merged the
-        # claim may be dropped. Say so, and claim again so the rest of the incident has its CMOC.
-        print("          -> the CMOC claim one second after the declare was DROPPED (the declare race); "
-              "claiming again")
-        self.clock.at(2)
-        self.do_comment("+ 2:00", "alice", "/incident cmoc me")
-        _settle(self.sb, self.bot)
+        """The claim's webhook was built before the bot labelled the issue; the bot decides from the issue
+        as it is when the delivery runs, so the claim is answered all the same."""
+        hook = next(d for d in reversed(self.sb.deliveries)
+                    if d["payload"].get("object_attributes", {}).get("note") == "/incident cmoc me")
+        carried = [label["title"] for label in hook["payload"].get("labels", [])]
+        before = "sent before the bot labelled the issue" if "incident" not in carried else "sent after the labels"
+        print(f"          -> its webhook was {before} (labels: {', '.join(carried) or 'none'}); "
+              f"answered all the same: CMOC @{self.state().holder('cmoc')}")
 
     def do_cadence(self, when: str, who: str, text: str) -> None:
         report = run_checks(self.gl, self.cfg, Renderer(self.cfg.templates_dir), [str(self.pid)], self.clock(),
                             dry_run=False)
         row = next((r for r in report.rows if r.iid == self.iid), None)
-        reminded = ", ".join(row.reminded) if row and row.reminded else "nothing due"
-        print(f"  {when}  (scheduled check) reminded: {reminded}")
+        if row and row.reminded:
+            missed = re.search(r"\((\d+) intervals of \d+ minutes missed\)", row.note or "")
+            print(f"  {when}  (scheduled check) reminded: {', '.join(row.reminded)}"
+                  f"{f' ({missed.group(1)} intervals missed)' if missed else ''}")
+            return
+        reasons = [s["reason"] for s in (row.skipped if row else []) if s["kind"] in ("overdue", "escalation")]
+        # "already reminded" says this interval's reminder went out; otherwise say when the next falls due
+        why = next((r for r in reasons if r.startswith("already reminded")), reasons[0] if reasons else "")
+        print(f"  {when}  (scheduled check) nothing due{f': {why}' if why else ''}")
 
     def do_reopen(self, when: str, who: str, text: str) -> None:
         print(f"  {when}  @{who} reopens the issue")
         issue = self.issue(who, self.iid)
         issue.state_event = "reopen"
         issue.save()
+        _settle(self.sb, self.bot)
+        print(f"          -> the incident is {self.state().status} again, its history kept")
 
     def postmortem_iid(self) -> int | None:
         state = self.state()
@@ -156,6 +165,9 @@ class Play:
         print(f"  {when}  @{who} ticks in the postmortem: {line[6:]}")
         pm.description = pm.description.replace(line, "- [x] " + line[6:], 1)
         pm.save()
+        _settle(self.sb, self.bot)
+        followup = int(re.search(r"→ #(\d+)", line).group(1))
+        print(f"          -> follow-up #{followup} is {self.sb.issue(self.pid, followup)['state']}")
 
     def report(self) -> None:
         print()
@@ -168,8 +180,7 @@ class Play:
             if "postmortem::action" in issue["labels"]:
                 print(f"follow-up #{issue['iid']} [{issue['state']}] {issue['title']}")
         state = self.state()
-        first = getattr(state, "first_communication_at", None) or state.initial_update_at
-        print(f"\nTime to first communication: {_span(state.detected_at, first)}; "
+        print(f"\nTime to first communication: {_span(state.detected_at, state.initial_update_at)}; "
               f"time to resolve: {_span(state.detected_at, state.resolved_at)}")
         notes = self.sb.notes(self.pid, self.iid)
         bot_notes = sum(1 for n in notes if not n["system"] and n["author"]["username"] == "incident-bot")

@@ -1,6 +1,9 @@
-"""The SEV1 the demo plays (`sandbox/demo.py`): who does what, and when, in the incident's own minutes.
+"""The SEV1 the demo plays (`sandbox/demo.py`): who does what, and when, in minutes after the declare.
 
-Each step is (minute after detection, who, action, text). Actions: `comment` (a note on the incident),
+Customers reported the failure five minutes before the declare (the issue is opened then, and the
+declare says `detected: 5m ago`), so the time to first communication is 5 minutes, not 0.
+
+Each step is (minute after the declare, who, action, text). Actions: `comment` (a note on the incident),
 `cadence` (one pass of `incident-bot cadence`, as the scheduled pipeline would run it), `reopen` (the
 person reopens the issue in GitLab), `actions` (the person writes action items into the postmortem),
 `tick` (the person ticks the first action item there).
@@ -8,9 +11,12 @@ person reopens the issue in GitLab), `actions` (the person writes action items i
 
 from __future__ import annotations
 
+REPORTED = -5  # the customers' reports open the issue, five minutes before the declare
+
 DECLARE = ("Customers report SSO logins failing. Declaring.\n\n"
            "/incident declare sev1\n"
            "summary: SAML SSO logins fail for customers on GitLab.com\n"
+           "detected: 5m ago\n"
            "services: SSO, web sign-in\n"
            "impact_type: feature unavailability\n"
            "customers: about 120 organisations\n"
@@ -18,7 +24,8 @@ DECLARE = ("Customers report SSO logins failing. Declaring.\n\n"
 
 SCRIPT: list[tuple[float, str, str, str]] = [
     (0, "alice", "comment", DECLARE),
-    # One second later, before the bot has labelled the issue: the declare race (issue 15, item 1).
+    # One second later, before the bot has labelled the issue: its webhook carries the labels from before
+    # the declare, and the bot must still answer it (issue 15, item 1).
     (1 / 60, "alice", "comment", "/incident cmoc me"),
     (3, "bob", "comment", "/incident smoc me\n/incident imoc @carol"),
     (6, "bob", "comment", "/incident impact\n"
@@ -35,7 +42,8 @@ SCRIPT: list[tuple[float, str, str, str]] = [
                              "summary: An expired certificate cache breaks SAML assertions.\n"
                              "workaround: Sign in with a personal access token for Git and API use\n"
                              "scope: broad\n"),
-    # The next update is due at +19; the CMOC is late. The scheduled check runs every five minutes.
+    # The next update is due at +19 (SEV1: every 10 minutes); the CMOC is late until +42. The scheduled
+    # check runs every five minutes: a reminder at +20, an escalation at +30 and again at +40, once each.
     (20, "-", "cadence", ""),
     (25, "-", "cadence", ""),
     (30, "-", "cadence", ""),
