@@ -178,7 +178,16 @@ def test_per_incident_figures_match_what_was_played(played):
     assert (b.longest_gap_min, b.gap_over_cadence) == (37.0, True)  # from 10 to 47, cadence 15
     assert (b.escalations, b.escalation_answer_min) == (1, [6.0])
     assert c.drill and not a.drill and c.ttr_min == 30.0
-    assert d.reopened and d.ttr_min == 20.0 and not d.partial
+    # D was resolved at 20 and reopened at 30: active again, so not resolved; the stretch while it was
+    # resolved is under no cadence, and the time since the reopening is a gap against the SEV2 cadence.
+    assert d.reopened and d.status == "active" and (d.resolved, d.ttr_min) == (None, None) and not d.partial
+    day7 = T0 + timedelta(days=7)
+    assert d.timeline["resolved"] == [day7 + timedelta(minutes=20)]
+    assert d.timeline["reopened"] == [day7 + timedelta(minutes=30)]
+    assert [(g.start - day7, g.end - day7) for g in d.timeline["gaps"]] == [
+        (timedelta(0), timedelta(minutes=10)), (timedelta(minutes=10), timedelta(minutes=20)),
+        (timedelta(minutes=30), REPORT_AT - day7)]
+    assert d.gap_over_cadence and not any(r.reopened for r in (a, b, c, e))
     assert e.partial and "no state block" in e.partial_reason and e.ttr_min == 30.0
     assert report["skipped"] == []
 
@@ -188,7 +197,8 @@ def test_summary_counts_drills_apart_and_measures_the_targets(played):
     s = _report(w)["summary"]
     assert (s.incidents, s.drills, s.partial) == (4, 1, 1)
     assert s.by_severity["SEV1"]["count"] == 1 and s.by_severity["SEV2"]["count"] == 2
-    assert s.by_severity["SEV2"]["ttr_min"] == {"n": 2, "median": 20.0, "p90": 70.0, "worst": 70.0}
+    # D (SEV2) was reopened and is active again: it has no time to resolve yet, B's alone counts.
+    assert s.by_severity["SEV2"]["ttr_min"] == {"n": 1, "median": 70.0, "p90": 70.0, "worst": 70.0}
     assert s.response_target_met_pct == 100.0
     assert s.cadence_kept_pct == round(100 * 5 / 6, 1)  # A 3/3, B 1/2, D 1/1 (the drill's are apart)
     assert s.actions_on_time_pct == round(100 / 3, 1)

@@ -120,11 +120,15 @@ def _timeline(rows: list[IncidentRow]) -> Chart:
             if gap.late:
                 ax.plot([since(r, gap.start), since(r, gap.end)], [y, y], color="#c0392b", linewidth=5,
                         solid_capstyle="butt")
-        marks = [("detected", "o", "#2c3e50"), ("first", "D", "#2980b9"), ("mitigated", "^", "#e67e22"),
-                 ("resolved", "s", "#27ae60")]
-        for key, marker, colour in marks:
+        for key, marker, colour in (("detected", "o", "#2c3e50"), ("first", "D", "#2980b9")):
             if t.get(key):
                 ax.plot([since(r, t[key])], [y], marker=marker, color=colour, markersize=6, linestyle="none")
+        # Lists: a reopened incident may have been mitigated and resolved more than once.
+        for key, marker, colour in (("mitigated", "^", "#e67e22"), ("resolved", "s", "#27ae60"),
+                                    ("reopened", "v", "#c0392b")):
+            if t.get(key):
+                ax.plot([since(r, at) for at in t[key]], [y] * len(t[key]), marker=marker, color=colour,
+                        markersize=6, linestyle="none")
         for key, marker, colour, size in (("updates", "|", "black", 12), ("handoffs", "x", "#8e44ad", 8)):
             if t[key]:
                 ax.plot([since(r, at) for at in t[key]], [y] * len(t[key]), marker=marker, color=colour,
@@ -134,8 +138,8 @@ def _timeline(rows: list[IncidentRow]) -> Chart:
         ax.set_xlabel("minutes since detection")
         ax.set_xlim(left=-2)
         ax.set_ylim(-0.7, len(shown) - 0.3)
-    ax.set_title("o detected, \u25c6 first communication, | update, x handoff, \u25b2 mitigated, \u25a0 resolved; "
-                 "red: a gap longer than the cadence", fontsize=8)
+    ax.set_title("o detected, \u25c6 first communication, | update, x handoff, \u25b2 mitigated, \u25a0 resolved, "
+                 "\u25bc reopened; red: a gap longer than the cadence", fontsize=8)
     return Chart("timeline", "Timeline per incident", fig)
 
 

@@ -125,4 +125,4 @@ def _row(cfg: Config, issue: Issue, key: str | None, notes: _Notes, actions: dic
     # are counted, its title is not shown; the link leads to GitLab, which asks who is reading.
     title = CONFIDENTIAL if issue.confidential else issue.title
     return incident_row(cfg, state, iid=issue.iid, title=title, url=issue.web_url, labels=issue.labels,
-                        actions=pm_actions, now=now, partial=partial, issue_open=issue.state == "opened")
+                        actions=pm_actions, now=now, partial=partial)

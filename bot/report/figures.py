@@ -49,7 +49,7 @@ class IncidentRow:
     drill: bool
     partial: bool
     partial_reason: str | None
-    reopened: bool  # resolved in the block, but the issue was opened again (the figures are the first run's)
+    reopened: bool  # resolved, then made active again (the state's timeline records it)
     detected: datetime | None
     first_communication: datetime | None
     mitigated: datetime | None
@@ -104,14 +104,34 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
+def _moments(state: IncidentState, what: str, latest: datetime | None = None) -> list[datetime]:
+    """When the state's timeline recorded `what` (mitigated, resolved, reopened), oldest first; a state
+    with no such moment (rebuilt from notes, or written before the timeline) has at most `latest`."""
+    moments = sorted(t for m in state.timeline if m.get("what") == what and (t := _time(m.get("at"))))
+    return moments or [t for t in [latest] if t]
+
+
+def _status_at(changes: list[tuple[datetime, str]], at: datetime) -> str:
+    """The incident's status just after `at`, from its status changes (a reopen makes it active again)."""
+    status = "active"
+    for when, what in changes:
+        if when > at:
+            break
+        status = "active" if what == "reopened" else what
+    return status
+
+
 def _gaps(cfg: Config, state: IncidentState, end: datetime | None) -> list[Gap]:
-    """The gaps between consecutive communications: the Initial Status Update, each periodic update, the
-    mitigation, and the end (resolution, or `end` for an open incident). The cadence is the severity's for an
-    active incident (mitigated incidents get a longer one; a gap after mitigation counts with that)."""
-    # The mitigation note tells customers where things stand too: it counts as a communication.
-    points = [t for t in [state.initial_update_at, state.mitigated_at] + [_time(u.get("at")) for u in state.updates]
-              if t]
-    points.sort()
+    """The gaps between consecutive communications: the Initial Status Update, each periodic update, each
+    mitigation and resolution, each reopening, and the end (the resolution, or `end` for an open incident).
+    The cadence is the status's at the start of the gap (mitigated incidents get a longer one); the time
+    between a resolution and a reopening is under no cadence, so it is no gap."""
+    changes = sorted([(t, "mitigated") for t in _moments(state, "mitigated", state.mitigated_at)]
+                     + [(t, "resolved") for t in _moments(state, "resolved", state.resolved_at)]
+                     + [(t, "reopened") for t in _moments(state, "reopened")])
+    # The mitigation and resolution notes tell customers where things stand too: they count as communications.
+    points = sorted({t for t in [state.initial_update_at] + [_time(u.get("at")) for u in state.updates] if t}
+                    | {t for t, _ in changes})
     if not points:
         return []
     stop = state.resolved_at or end
@@ -119,7 +139,9 @@ def _gaps(cfg: Config, state: IncidentState, end: datetime | None) -> list[Gap]:
         points.append(stop)
     gaps = []
     for a, b in zip(points, points[1:], strict=False):
-        status = "mitigated" if state.mitigated_at and a >= state.mitigated_at else "active"
+        status = _status_at(changes, a)
+        if status == "resolved":
+            continue
         gaps.append(Gap(a, b, minutes(a, b) or 0.0, cfg.cadence_minutes(status, state.severity)))
     return gaps
 
@@ -169,8 +191,7 @@ def _actions(actions: list[Action], today: date) -> tuple[int, int, int, int]:
 
 
 def incident_row(cfg: Config, state: IncidentState, *, iid: int, title: str, url: str | None,
-                 labels: list[str], actions: list[Action], now: datetime, partial: str | None = None,
-                 issue_open: bool = False) -> IncidentRow:
+                 labels: list[str], actions: list[Action], now: datetime, partial: str | None = None) -> IncidentRow:
     sev = state.severity
     gaps = _gaps(cfg, state, now)
     longest = max(gaps, key=lambda g: g.minutes, default=None)
@@ -186,7 +207,7 @@ def incident_row(cfg: Config, state: IncidentState, *, iid: int, title: str, url
     return IncidentRow(
         iid=iid, title=title, url=url, severity=sev, status=state.status,
         regions=sorted(set(regions)), drill=state.drill or "drill" in labels,
-        partial=partial is not None, partial_reason=partial, reopened=issue_open and state.status == "resolved",
+        partial=partial is not None, partial_reason=partial, reopened=bool(_moments(state, "reopened")),
         detected=state.detected_at, first_communication=state.initial_update_at,
         mitigated=state.mitigated_at, resolved=state.resolved_at,
         ttfc_min=ttfc, ttm_min=minutes(state.detected_at, state.mitigated_at),
@@ -204,7 +225,9 @@ def incident_row(cfg: Config, state: IncidentState, *, iid: int, title: str, url
         csat_pct=csat_average(state), csat_count=len(state.csat),
         timeline={"detected": state.detected_at, "first": state.initial_update_at,
                   "updates": sorted(t for u in state.updates if (t := _time(u.get("at")))),
-                  "handoffs": handoff_times, "mitigated": state.mitigated_at, "resolved": state.resolved_at,
+                  "handoffs": handoff_times, "mitigated": _moments(state, "mitigated", state.mitigated_at),
+                  "resolved": _moments(state, "resolved", state.resolved_at),
+                  "reopened": _moments(state, "reopened"),
                   "gaps": gaps, "end": state.resolved_at or now},
     )
 
