@@ -97,10 +97,22 @@ SAMPLES: dict[str, Callable[[], dict]] = {
     "postmortem_owners.md.j2": lambda: {"owners": [_PROBLEM], "dates": [_PROBLEM]},
     "postmortem_actions_capped.md.j2": lambda: {"new": 30, "cap": 20, "waiting": 10, "prefix": PREFIX},
     "postmortem_actions.md.j2": lambda: {"opened": [9, 10], "total": 2, "waiting": 0, "cap": 20, "prefix": PREFIX},
+    "csat_recorded.md.j2": lambda: {"given": "4/5", "pct": 80, "count": 2, "average": 85, "target": 90},
+    "label_refused.md.j2": lambda: {"label": "incident::resolved", "reason": "the incident is already resolved",
+                                    "prefix": PREFIX},
+    "not_carried_out.md.j2": lambda: {"what": "command", "link": "https://gitlab.example.com/x#note_1",
+                                      "reason": "GitLab could not be reached", "delivery_id": "d1"},
+    "reopened.md.j2": lambda: {"incident": _incident(), "by": "alice", "resolved": human(NOW), "prefix": PREFIX},
+    "tracked_again.md.j2": lambda: {"incident": _incident(), "by": "alice"},
+    "untracked.md.j2": lambda: {"label": "incident", "by": "alice", "status": "active", "prefix": PREFIX},
     "postmortem_status.md.j2": lambda: {"postmortem": {"iid": 8, "title": "Postmortem"}, "incident_iid": 7,
                                         "today": "2026-01-05",
                                         "status": action_status(parse_actions(_ITEMS), date(2026, 1, 5))},
 }
+
+
+# `incident-bot report`'s own templates: a broken one fails that command, not a reply to anyone.
+REPORT_TEMPLATES = frozenset({"report.md.j2", "report.html.j2"})
 
 
 def render_problem(renderer: Renderer, name: str) -> str | None:

@@ -127,7 +127,7 @@ def resend_signed(w: World, index: int, signatures, stamp: int) -> int:
 
 def test_a_signature_header_with_two_signatures_is_accepted_under_key_rotation(signed):
     iid = signed.declare()
-    assert signed.kinds(iid) == ["initial"]  # the sandbox signs, the bot verifies
+    assert signed.kinds(iid) == ["initial", "guidance"]  # the sandbox signs, the bot verifies
     index = held_back(signed, lambda: signed.comment(iid, "/incident status"), "Note Hook",
                       "/incident status")["index"]
     now = int(time.time())

@@ -75,7 +75,8 @@ def test_dedupe_window_expires(backend):
     assert q.remember("key-r") is True
     assert q.submit(delivery(2, dedupe_key="key-1")) is False
     wait_for(lambda: q.submit(delivery(3, dedupe_key="key-1")), 5, "the key's window to pass")
-    assert q.remember("key-r") is True
+    # key-r was remembered a moment after key-1 was stored: its window ends a moment later.
+    wait_for(lambda: q.remember("key-r"), 5, "the remembered key's window to pass")
 
 
 def _ordered_processor():
@@ -296,7 +297,8 @@ def test_purge_forgets_finished_deliveries_only(backend):
     q.stop()
     assert q.submit(delivery(3, issue="8:3"))
     assert q.purge() == 0  # done only just now: kept
-    wait_for(lambda: q.purge() == 2, 5, "the retention to pass")
+    purged = []  # the two finished a moment apart: a purge may take one, the next the other
+    wait_for(lambda: purged.append(q.purge()) or sum(purged) == 2, 5, "the retention to pass")
     assert [r["id"] for r in q.list()] == ["d3"]
 
 
