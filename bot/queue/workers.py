@@ -346,6 +346,10 @@ class DeliveryQueue:
                 next_at: float | None = None) -> None:
         if started is not None:
             metrics.delivery_processing_seconds.observe(time.monotonic() - started)
+        if status in ("dead", "failed") and self.on_give_up is not None:
+            # Queued first, behind this delivery in its lane (held until it is recorded): the queue is
+            # never seen idle in between.
+            self._give_up(rec, status, error)
         for attempt in range(5):  # a lost outcome means the delivery runs again: try a little harder
             try:
                 if not self.store.finish(rec["id"], claim, status, time.time(), error, next_at):
@@ -362,8 +366,6 @@ class DeliveryQueue:
         counter.inc()
         if status in FINAL:
             LOG.info("delivery %s", status, extra={"attempt": rec["attempts"], "event": rec["event"]})
-        if status in ("dead", "failed") and self.on_give_up is not None:
-            self._give_up(rec, status, error)
 
     def _give_up(self, rec: dict, status: str, error: str | None) -> None:
         try:
