@@ -283,9 +283,12 @@ class DeliveryQueue(Operators):
 
     def _finish(self, rec: dict, claim: str, status: str, error: str | None, started: float | None = None,
                 next_at: float | None = None) -> None:
-        if record(self.store, rec, claim, status, error, started, next_at) and status in ("dead", "failed") \
-                and self.on_give_up is not None:
+        if status in ("dead", "failed") and self.on_give_up is not None:
+            # Queued first, behind this delivery in its lane (held until it is recorded): the queue is
+            # never seen idle in between. Were the outcome lost, the notice finds its delivery not given
+            # up on, and skips itself.
             self._give_up(rec, status, error)
+        record(self.store, rec, claim, status, error, started, next_at)
 
     def _give_up(self, rec: dict, status: str, error: str | None) -> None:
         try:
