@@ -88,14 +88,15 @@ def run_module(name: str, children: int, keep: bool) -> dict:
         m = RESULT.match(line)
         if m:
             statuses[m.group(1)] = m.group(2).strip()
-    survivors = sorted(k for k, v in statuses.items() if v in ("survived", "no tests", "timeout", "suspicious"))
+    # A timeout is a mutant the tests caught (it hangs them: pytest-timeout fails the test).
+    survivors = sorted(k for k, v in statuses.items() if v in ("survived", "no tests", "suspicious"))
     diffs = {k: subprocess.run(mutmut + ["show", k], cwd=work, env=env, capture_output=True, text=True).stdout
              for k in survivors}
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
     if not statuses:
         print(run.stdout[-3000:], run.stderr[-3000:], sep="\n", file=sys.stderr)
-    killed = sum(1 for v in statuses.values() if v in ("killed", "caught by type check"))
+    killed = sum(1 for v in statuses.values() if v in ("killed", "timeout", "caught by type check"))
     return {"name": name, "total": len(statuses), "killed": killed, "survivors": survivors, "diffs": diffs,
             "statuses": statuses, "seconds": time.monotonic() - started, "dir": str(work) if keep else None}
 
