@@ -42,6 +42,7 @@ class Sandbox:
         self._sender = Sender(self._delivered, timeout=hook_timeout)
         self._server: ThreadedServer | None = None
         self._last_call = time.monotonic()
+        self.in_flight = 0  # API calls being answered (sandbox.wsgi.CountInFlight)
         self.url: str | None = None
 
     # -- lifecycle -----------------------------------------------------------
