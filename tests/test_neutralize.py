@@ -137,3 +137,10 @@ def test_at_all_gets_a_zero_width_space_and_notes_keep_their_markers():
     assert neutralize_note("<!-- incident-bot:note kind=x key=y -->\n/close") == (
         "<!-- incident-bot:note kind=x key=y -->\n\\/close")
     assert neutralize_note("@all") == "@all"
+
+
+def test_escape_markers_reads_prose_unless_told_code():
+    from bot.neutralize import escape_markers
+
+    assert escape_markers("<!-- x -->") == "&lt;!-- x --&gt;"
+    assert escape_markers("<!-- x -->", in_code=True) == f"<!{Z}-- x --{Z}>"
