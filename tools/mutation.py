@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES: dict[str, tuple[list[str], list[str]]] = {
     "neutralize": (["bot/neutralize.py"], ["tests/test_neutralize.py", "tests/test_quick_actions_extractor.py"]),
     "commands": (["bot/commands.py"], ["tests/test_commands.py", "tests/test_fields.py"]),
-    "webhook": (["bot/webhook.py", "bot/app.py"], ["tests/test_app.py", "tests/test_events.py"]),
+    "webhook": (["bot/webhook.py", "bot/app.py"], ["tests/test_app.py", "tests/test_events.py",
+                                                   "tests/test_webhook_door.py"]),
     "process": (["bot/process.py"], ["tests/test_flow.py", "tests/test_permissions.py", "tests/test_attacks.py",
                                      "tests/test_attacks2.py", "tests/test_issue_event_trust.py"]),
     "executor": (["bot/executor.py"], ["tests/test_flow.py", "tests/test_concurrent_edits.py",
