@@ -121,3 +121,24 @@ def test_the_guards_reasons_at_the_door():
     payload["labels"] = payload["object_attributes"]["labels"] = []
     event = parse_delivery({"X-Gitlab-Event": "Issue Hook"}, json.dumps(payload).encode())
     assert triggers_nothing(event, cfg) == "no label or state change the bot reacts to"
+
+
+def test_an_ignored_delivery_without_any_key_is_remembered_by_its_body():
+    body, event = note_event("just chatting")
+    other_body, other = note_event("still chatting")
+    bare = Headers({"X-Gitlab-Event": "Note Hook"})
+    assert ignored_key(bare, body, event) == dedupe_key({"X-Gitlab-Event": "Note Hook"}, body, event.kind,
+                                                        event.object_id)
+    assert ignored_key(bare, body, event) != ignored_key(bare, other_body, other)
+    with_uuid = Headers({"X-Gitlab-Event-UUID": "u-9"})
+    assert ignored_key(with_uuid, body, event) == dedupe_key({"X-Gitlab-Event-UUID": "u-9"}, b"", event.kind,
+                                                             event.object_id)
+    assert stored_delivery(bare, body, event)["dedupe_key"] != stored_delivery(bare, other_body, other)["dedupe_key"]
+
+
+def test_the_app_refuses_to_start_without_a_secret_and_says_how():
+    from bot.app import create_app
+
+    with pytest.raises(ValueError) as err:
+        create_app(load_config(env={}), None)
+    assert str(err.value) == "INCIDENT_BOT_WEBHOOK_SECRET is not set; refusing to run without it (use --insecure)"
