@@ -24,8 +24,10 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml sandbox/pyproject.toml $(shell 
 demo: $(VENV)/.installed
 	$(BIN)/python -m sandbox.demo
 
+# Two processes: most of the suite waits on HTTP round trips, and it is safe in parallel (free ports,
+# a Redis key prefix per test, files under tmp_path).
 test: $(VENV)/.installed
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 # The quick-action properties with every generated text (make test draws 3% of them).
 property: $(VENV)/.installed

@@ -52,6 +52,7 @@ class Sandbox:
         self.token_scopes: dict[str, list[str]] = {}  # token -> its scopes; unset: ["api"]
         self.external_url: str | None = None  # GitLab's external_url, when it is not the address called
         self._last_call = time.monotonic()
+        self.in_flight = 0  # API calls being answered (sandbox.wsgi.CountInFlight)
         self.url: str | None = None
 
     # -- lifecycle -----------------------------------------------------------

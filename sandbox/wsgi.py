@@ -37,6 +37,23 @@ class KeepEncodedSlash:
         return self.app(environ, start_response)
 
 
+class CountInFlight:
+    """Counts the API calls being answered: a slow one (an injected delay) may still change GitLab and
+    queue webhooks after its client gave up, so a test waits for none to be in flight."""
+
+    def __init__(self, app, sandbox):
+        self.app, self.sandbox = app, sandbox
+
+    def __call__(self, environ, start_response):
+        with self.sandbox.lock:
+            self.sandbox.in_flight += 1
+        try:
+            return self.app(environ, start_response)
+        finally:
+            with self.sandbox.lock:
+                self.sandbox.in_flight -= 1
+
+
 def _error(status: int, body, headers=None):
     resp = jsonify(body)
     resp.status_code = status
@@ -62,7 +79,7 @@ def create_app(sandbox) -> Flask:
     app.extensions["sandbox"] = sandbox
     app.register_blueprint(bp)
     app.register_blueprint(hooks_bp)
-    app.wsgi_app = KeepEncodedSlash(app.wsgi_app)
+    app.wsgi_app = CountInFlight(KeepEncodedSlash(app.wsgi_app), sandbox)
 
     @app.before_request
     def gate():

@@ -432,8 +432,8 @@ def test_listing_waits_as_long_as_gitlab_says_then_gives_up(world, run, monkeypa
     waits: list[float] = []
     monkeypatch.setattr(cadence_check, "sleep", waits.append)
     put_incident(world, sev2_active())
-    world.sb.inject_fault(method="GET", path_regex=r"/projects/[^/]+/issues$", status=429, times=10,
-                          retry_after=7)
+    world.sb.inject_fault(method="GET", path_regex=r"/projects/[^/]+/issues$", status=429,
+                          times=cadence_check.MAX_TRIES, retry_after=7)  # all used up: none left for the next test
     code, out, err = run(now=t(10, 15))
     assert code == 1 and "429" in err
     assert waits == [7, 7, 7]  # GitLab's Retry-After each time, MAX_TRIES - 1 waits, then the run stops

@@ -278,3 +278,40 @@ def test_commands_past_the_cap_are_named_clipped_and_counted():
     exact = "/incident " + "z" * 70  # 80 characters: not clipped
     assert f"`{exact}`" in parse_commands("/incident a\n" + exact, max_commands=1)[1].error
 
+
+
+def nest(levels: int, indent: int) -> str:
+    """A block mapping `levels` deep, at `indent` (two spaces each)."""
+    pad = "  " * indent
+    return f"{pad}x: v" if levels == 1 else f"{pad}x:\n" + nest(levels - 1, indent + 1)
+
+
+def test_depth_is_given_back_after_a_sibling_collection():
+    # root (1) -> a (2) -> c -> MAX_FIELD_DEPTH - 1 more: one level too deep, after a sibling list `b`
+    too_deep = "a:\n  b: [x]\n  c:\n" + nest(MAX_FIELD_DEPTH - 1, 2)
+    assert "levels deep" in (parse_commands("/incident update\n" + too_deep)[0].error or "")
+    at_limit = "a:\n  b: [x]\n  c:\n" + nest(MAX_FIELD_DEPTH - 2, 2)
+    assert parse_commands("/incident update\n" + at_limit)[0].error is None
+
+
+def test_uniformly_indented_fields_are_read():
+    (cmd,) = parse_commands("/incident update\n  summary: x\n  tickets: 3\n")
+    assert (cmd.fields, cmd.error) == ({"summary": "x", "tickets": "3"}, None)
+
+
+def test_a_line_indented_by_one_space_stays_in_the_fields():
+    (cmd,) = parse_commands("/incident update\nsummary: x\n /incident resolve\n")
+    assert cmd.fields == {"summary": "x /incident resolve"}
+
+
+def test_only_zero_width_spaces_are_skipped_before_the_prefix():
+    assert parse_commands("X/incident status") == [] and not has_command("X/incident status", "/incident")
+
+
+def test_a_command_keeps_its_line_and_the_cap_names_the_first_it_dropped():
+    (cmd,) = parse_commands("  /incident update sev1  \n")
+    assert cmd.line == "/incident update sev1" and cmd.args == ("sev1",)
+    cmds = parse_commands("/incident a\n/incident\n/incident c", max_commands=1)
+    over = cmds[-1]
+    assert (over.verb, over.args, over.line, over.over_cap) == ("help", (), "/incident", True)
+    assert "`/incident` and the 1 after it did not run" in over.error

@@ -45,9 +45,7 @@ def test_timeout_after_gitlab_already_posted_does_not_post_twice(fast_world):
     w = fast_world
     iid = w.declare()
     w.sb.inject_fault("POST", r"/issues/\d+/notes$", status=None, delay=1.5, times=1, user="incident-bot")
-    w.comment(iid, "/incident update\nsummary: slow gitlab\n")
-    time.sleep(1.0)
-    w.settle()
+    w.comment(iid, "/incident update\nsummary: slow gitlab\n")  # settles once the slow POST is answered
     assert note_count(w, iid, "update") == 1 and w.state(iid).update_count == 1
 
 
@@ -102,12 +100,15 @@ def test_worker_killed_mid_delivery_then_restarted_posts_once(tmp_path):
             time.sleep(0.05)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(5)
-        time.sleep(3.5)  # the slow POST completes on GitLab's side after the worker died
+        deadline = time.monotonic() + 10  # the slow POST completes on GitLab's side after the worker died
+        while w.sb.in_flight:
+            assert time.monotonic() < deadline, "the slow POST was never answered"
+            time.sleep(0.02)
         worker = start_worker()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not (w.state(iid) and w.state(iid).status == "active"):
             time.sleep(0.1)
-        w.sb.wait_quiet(0.5, 20)
+        w.settle()
         assert w.state(iid).status == "active"
         assert w.kinds(iid) == ["initial", "guidance"]  # each posted once
     finally:

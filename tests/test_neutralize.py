@@ -97,3 +97,50 @@ def test_note_pass_keeps_the_bots_own_comments():
 
 def test_note_pass_normalises_newlines():
     assert neutralize_note("a\r\nb\r\n") == "a\nb\n"
+
+
+# -- pinned by mutation testing (docs/testing.md): each of these killed surviving mutants -----------------
+Z = "\u200b"
+
+
+def test_no_quick_actions_escapes_every_line_start_and_keeps_the_rest():
+    from bot.neutralize import no_quick_actions
+
+    assert no_quick_actions(None) == ""
+    assert no_quick_actions("/close") == Z + "/close"
+    assert no_quick_actions("a\r\n  /close\r/label ~x\n\t/y /z") == f"a\r\n  {Z}/close\r{Z}/label ~x\n\t{Z}/y /z"
+    assert no_quick_actions("a /b\nc") == "a /b\nc"
+
+
+def test_only_the_first_slash_of_a_line_is_escaped():
+    assert neutralize("/a /b") == "\\/a /b"
+    assert neutralize("```\n/a /b\n```") == f"```\n{Z}/a /b\n```"
+
+
+def test_fences_choose_the_cosmetic_form_as_commonmark_reads_them():
+    # A backtick fence whose info string holds a backtick is not a fence; a tilde fence's may.
+    assert neutralize("``` a`b\n/x") == "``` a`b\n\\/x"
+    assert neutralize("~~~ a`b\n/x\n~~~") == f"~~~ a`b\n{Z}/x\n~~~"
+    # Closed only by the same character, at least as long, with nothing after it.
+    assert neutralize("````\n/x\n```\n/y\n````\n/z") == f"````\n{Z}/x\n```\n{Z}/y\n````\n\\/z"
+    assert neutralize("~~~\n/x\n```\n/y\n~~~\n/z") == f"~~~\n{Z}/x\n```\n{Z}/y\n~~~\n\\/z"
+    assert neutralize("```\n/x\n``` not a closer\n/y\n```\n/z") == f"```\n{Z}/x\n``` not a closer\n{Z}/y\n```\n\\/z"
+    # The fence lines themselves are not code: a "/"-less fence is kept; markers on them are prose.
+    assert neutralize("``` <!--\n<!--\n```") == f"``` &lt;!--\n<!{Z}--\n```"
+
+
+def test_at_all_gets_a_zero_width_space_and_notes_keep_their_markers():
+    assert neutralize("ping @all now") == f"ping @{Z}all now"
+    from bot.neutralize import neutralize_note
+
+    assert neutralize_note(None) == ""
+    assert neutralize_note("<!-- incident-bot:note kind=x key=y -->\n/close") == (
+        "<!-- incident-bot:note kind=x key=y -->\n\\/close")
+    assert neutralize_note("@all") == "@all"
+
+
+def test_escape_markers_reads_prose_unless_told_code():
+    from bot.neutralize import escape_markers
+
+    assert escape_markers("<!-- x -->") == "&lt;!-- x --&gt;"
+    assert escape_markers("<!-- x -->", in_code=True) == f"<!{Z}-- x --{Z}>"

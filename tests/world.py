@@ -177,12 +177,14 @@ class World:
         """Wait until GitLab has no webhook left to send and the bot's queue is empty; fail if it never is.
 
         Read in this order nothing in flight is missed: a webhook counts as unanswered until the bot has
-        stored it, and the bot's writes queue their webhooks before its delivery finishes; a webhook
-        queued meanwhile changes the count read first."""
+        stored it, and the bot's writes queue their webhooks before its delivery finishes; an API call
+        still being answered (a slow one whose client gave up) may queue more; a webhook queued
+        meanwhile changes the count read first."""
         deadline = time.monotonic() + timeout
         while True:
             queued, _ = self.sb.webhooks
-            if self.sb.webhooks[1] == 0 and self.bot.queue.depth() == 0 and self.sb.webhooks[0] == queued:
+            if (self.sb.in_flight == 0 and self.sb.webhooks[1] == 0 and self.bot.queue.depth() == 0
+                    and self.sb.webhooks[0] == queued):
                 return
             if time.monotonic() > deadline:
                 pending = [r for r in self.bot.queue.list() if r["status"] not in ("done", "failed", "dead")]
