@@ -53,12 +53,18 @@ class SqliteStore:
             raise ValueError(f"queue.sqlite_synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.path, self.synchronous = path, synchronous
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._all_lock = threading.Lock()
+        self._closed = False
         self._conn().executescript(_SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
+        if self._closed:  # a worker still finishing after close(): its connection goes now, not mid-call
+            if conn is not None:
+                conn.close()
+                self._local.conn = None
+            raise sqlite3.ProgrammingError("the queue store is closed")
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
@@ -66,7 +72,7 @@ class SqliteStore:
             conn.execute(f"pragma synchronous={self.synchronous}")
             self._local.conn = conn
             with self._all_lock:
-                self._all.append(conn)
+                self._all.append((threading.current_thread(), conn))
         return conn
 
     @contextmanager
@@ -171,9 +177,14 @@ class SqliteStore:
             conn.close()
 
     def close(self) -> None:
+        """Close the connections no other thread may be using: closing one under a running statement
+        crashes the process (SQLite frees it mid-call). A thread still at work closes its own on its next
+        call, which then fails."""
         with self._all_lock:
+            self._closed = True
             conns, self._all = self._all, []
-        for conn in conns:
-            conn.close()
-        self._local = threading.local()
+        me = threading.current_thread()
+        for thread, conn in conns:
+            if thread is me or not thread.is_alive():
+                conn.close()
 
