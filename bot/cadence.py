@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .config import Config
+from .shifts import aware, current_region, next_region, on_shift_soon, shift_end
 from .state import IncidentState
 from .state_schema import ROLES
-from .timeutil import UTC, human, iso, short_duration
+from .timeutil import human, iso, short_duration
 
 KINDS = ("overdue", "escalation", "response_target", "handoff", "role_release", "stale_mitigation")
 TEMPLATES = {kind: f"reminder_{kind}.md.j2" for kind in KINDS}
@@ -54,61 +55,6 @@ class Reminder:
 class Skip:
     kind: str
     reason: str
-
-
-# -- time helpers -------------------------------------------------------------------
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _at(now: datetime, minute_of_day: int) -> datetime:
-    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(minutes=minute_of_day)
-
-
-# -- regions ------------------------------------------------------------------------
-def _in_shift(start: int, end: int, minute: int) -> bool:
-    if start == end:
-        return True
-    if start < end:
-        return start <= minute < end
-    return minute >= start or minute < end
-
-
-def current_region(cfg: Config, now: datetime) -> str | None:
-    """The first region (config order) whose shift [start, end) holds now; None when no shift does."""
-    now = _aware(now).astimezone(UTC)
-    minute = now.hour * 60 + now.minute
-    for name, (start, end) in cfg.regions.items():
-        if _in_shift(start, end, minute):
-            return name
-    return None
-
-
-def shift_end(cfg: Config, region: str, now: datetime) -> datetime | None:
-    """The region's next shift end strictly after now (the current shift's end when on shift);
-    None for a region not in config. Exactly at the end time, this is the next day's end."""
-    shift = cfg.regions.get(region)
-    if shift is None:
-        return None
-    now = _aware(now)
-    end = _at(now, shift[1])
-    return end if end > now else end + timedelta(days=1)
-
-
-def next_region(cfg: Config, region: str) -> str:
-    """The region whose shift starts when this one's ends (first such in config order after it),
-    else the next region in config order (cyclic). The region itself when it is the only one."""
-    regions = cfg.regions
-    names = list(regions)
-    if region not in regions:
-        return names[0]
-    i = names.index(region)
-    after = names[i + 1:] + names[:i]
-    end = regions[region][1]
-    for name in after:
-        if regions[name][0] == end:
-            return name
-    return after[0] if after else region
 
 
 # -- who to mention -----------------------------------------------------------------
@@ -200,16 +146,6 @@ def _check_response_target(state, cfg, now, author) -> Reminder | Skip:
     return Reminder("response_target", "response_target", _unique(mentions), TEMPLATES["response_target"], ctx)
 
 
-def on_shift_soon(cfg: Config, region: str, now: datetime) -> bool:
-    """The region is on shift now, or starts within the handoff lead (a handoff made ahead of a shift)."""
-    shift = cfg.regions.get(region)
-    if shift is None:
-        return True  # no shift to judge by
-    lead = int(cfg.data["handoff_lead_minutes"])
-    now = _aware(now).astimezone(UTC)
-    return any(_in_shift(*shift, (t.hour * 60 + t.minute)) for t in (now, now + timedelta(minutes=lead)))
-
-
 def _check_off_shift(state, cfg, now, author) -> Reminder:
     """The holding region is off shift (its shift ended, or a handoff went to it outside its hours):
     nobody there will post, so say so at once, once per off-shift stretch, naming who is on shift."""
@@ -278,7 +214,7 @@ def check_incident(state: IncidentState, cfg: Config, now: datetime, *, author: 
 
     `author` is the issue's author (state.author is the fallback). `open_` False means the issue is
     closed: only the role-release check still runs."""
-    now = _aware(now)
+    now = aware(now)
     results: list[Reminder | Skip] = []
     if not open_ or state.status == "resolved":
         why = "issue is closed" if not open_ else "incident is resolved"
@@ -312,4 +248,4 @@ def mark_sent(state: IncidentState, reminders, now: datetime) -> None:
             stem = r.key if r.key.endswith("Z") else r.key.rsplit(":", 1)[0]  # escalation:<due>
             for old in [k for k in state.reminders if k == stem or k.startswith(stem + ":")]:
                 del state.reminders[old]
-        state.reminders[r.key] = iso(_aware(now))
+        state.reminders[r.key] = iso(aware(now))

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from .payload import BadDelivery, load_object
-from .timeutil import parse_time
+from .payload_readers import read_int, read_label_titles, read_obj, read_str, read_time
 
 ISSUE_EVENTS = {"Issue Hook", "Confidential Issue Hook"}
 NOTE_EVENTS = {"Note Hook", "Confidential Note Hook"}
@@ -123,72 +123,19 @@ def event_from_dict(data: dict) -> IssueEvent | NoteEvent:
     return NoteEvent(**data)
 
 
-# -- small typed readers --------------------------------------------------------------
-def _obj(value: Any, where: str, required: bool = True) -> dict:
-    if value is None and not required:
-        return {}
-    if not isinstance(value, dict):
-        raise BadDelivery(f"'{where}' must be an object")
-    return value
-
-
-def _int(value: Any, where: str, required: bool = True) -> int | None:
-    if value is None and not required:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
-        raise BadDelivery(f"'{where}' must be an integer")
-    return value
-
-
-def _str(value: Any, where: str, required: bool = False) -> str | None:
-    if value is None:
-        if required:
-            raise BadDelivery(f"'{where}' is missing")
-        return None
-    if not isinstance(value, str):
-        raise BadDelivery(f"'{where}' must be a string")
-    return value
-
-
-def _time(value: Any, where: str) -> datetime | None:
-    try:
-        return parse_time(value)
-    except (ValueError, TypeError) as exc:
-        raise BadDelivery(f"'{where}' is not a timestamp") from exc
-
-
-def _label_titles(value: Any, where: str) -> tuple[str, ...] | None:
-    """Labels come as objects ({"title": ...}); very old payloads may send plain strings."""
-    if value is None:
-        return None
-    if not isinstance(value, list):
-        raise BadDelivery(f"'{where}' must be a list")
-    titles = []
-    for item in value:
-        if isinstance(item, dict) and isinstance(item.get("title"), str):
-            titles.append(item["title"])
-        elif isinstance(item, str):
-            titles.append(item)
-        else:
-            raise BadDelivery(f"'{where}' holds a label without a title")
-    return tuple(titles)
-
-
 def _actor(payload: dict) -> Actor:
-    user = _obj(payload.get("user"), "user", required=False)
+    user = read_obj(payload.get("user"), "user", required=False)
     if not user and "user_username" in payload:  # push-style flat fields
-        return Actor(_int(payload.get("user_id"), "user_id", False), _str(payload.get("user_username"), "user_username"))
-    return Actor(_int(user.get("id"), "user.id", False), _str(user.get("username"), "user.username"))
+        return Actor(read_int(payload.get("user_id"), "user_id", False), read_str(payload.get("user_username"), "user_username"))
+    return Actor(read_int(user.get("id"), "user.id", False), read_str(user.get("username"), "user.username"))
 
 
 def _project_id(payload: dict, attrs: dict) -> int:
-    project = _obj(payload.get("project"), "project", required=False)
+    project = read_obj(payload.get("project"), "project", required=False)
     for value, where in ((project.get("id"), "project.id"), (payload.get("project_id"), "project_id"),
                          (attrs.get("project_id"), "object_attributes.project_id")):
         if value is not None:
-            return _int(value, where)
+            return read_int(value, where)
     raise BadDelivery("the project id is missing (project.id, project_id)")
 
 
@@ -199,21 +146,21 @@ def _without_project(payload: dict, attrs: dict) -> bool:
 
 
 def _issue_ref(issue: dict, project_id: int, where: str, top_labels: Any = None) -> IssueRef:
-    labels = _label_titles(issue.get("labels"), f"{where}.labels")
+    labels = read_label_titles(issue.get("labels"), f"{where}.labels")
     if labels is None:
-        labels = _label_titles(top_labels, "labels") or ()
+        labels = read_label_titles(top_labels, "labels") or ()
     confidential = issue.get("confidential", False)
     if not isinstance(confidential, bool):
         raise BadDelivery(f"'{where}.confidential' must be a boolean")
     return IssueRef(
         project_id=project_id,
-        iid=_int(issue.get("iid"), f"{where}.iid"),
-        id=_int(issue.get("id"), f"{where}.id", False),
-        title=_str(issue.get("title"), f"{where}.title") or "",
+        iid=read_int(issue.get("iid"), f"{where}.iid"),
+        id=read_int(issue.get("id"), f"{where}.id", False),
+        title=read_str(issue.get("title"), f"{where}.title") or "",
         labels=labels,
         confidential=confidential,
-        state=_str(issue.get("state"), f"{where}.state"),
-        type=_str(issue.get("type"), f"{where}.type"),
+        state=read_str(issue.get("state"), f"{where}.state"),
+        type=read_str(issue.get("type"), f"{where}.type"),
     )
 
 
@@ -228,12 +175,12 @@ def _changed(changes: dict, name: str) -> tuple[Any, Any] | None:
 
 # -- the two events the bot acts on -----------------------------------------------------
 def parse_issue_event(event: str, payload: dict) -> IssueEvent | Ignored:
-    attrs = _obj(payload.get("object_attributes"), "object_attributes")
+    attrs = read_obj(payload.get("object_attributes"), "object_attributes")
     if _without_project(payload, attrs):
         return Ignored(event, "an event without a project (a group's work item)")
     project_id = _project_id(payload, attrs)
     issue = _issue_ref(attrs, project_id, "object_attributes", payload.get("labels"))
-    action = _str(attrs.get("action"), "object_attributes.action")
+    action = read_str(attrs.get("action"), "object_attributes.action")
     changes = payload.get("changes")
     changes = changes if isinstance(changes, dict) else {}
 
@@ -241,8 +188,8 @@ def parse_issue_event(event: str, payload: dict) -> IssueEvent | Ignored:
     removed: set[str] = set()
     label_change = _changed(changes, "labels")
     if label_change:
-        prev = set(_label_titles(label_change[0], "changes.labels.previous") or ())
-        cur = set(_label_titles(label_change[1], "changes.labels.current") or ())
+        prev = set(read_label_titles(label_change[0], "changes.labels.previous") or ())
+        cur = set(read_label_titles(label_change[1], "changes.labels.current") or ())
         added, removed = cur - prev, prev - cur
     elif action == "open":
         added = set(issue.labels)  # labels given at creation count as added
@@ -257,7 +204,7 @@ def parse_issue_event(event: str, payload: dict) -> IssueEvent | Ignored:
         actor=_actor(payload),
         issue=issue,
         action=action,
-        updated_at=_time(attrs.get("updated_at"), "object_attributes.updated_at"),
+        updated_at=read_time(attrs.get("updated_at"), "object_attributes.updated_at"),
         labels_added=frozenset(added),
         labels_removed=frozenset(removed),
         closed=closed and not reopened,
@@ -267,8 +214,8 @@ def parse_issue_event(event: str, payload: dict) -> IssueEvent | Ignored:
 
 
 def parse_note_event(event: str, payload: dict) -> NoteEvent | Ignored:
-    attrs = _obj(payload.get("object_attributes"), "object_attributes")
-    noteable = _str(attrs.get("noteable_type"), "object_attributes.noteable_type")
+    attrs = read_obj(payload.get("object_attributes"), "object_attributes")
+    noteable = read_str(attrs.get("noteable_type"), "object_attributes.noteable_type")
     if _without_project(payload, attrs):
         return Ignored(event, "an event without a project (a group's work item)")
     project_id = _project_id(payload, attrs)
@@ -276,7 +223,7 @@ def parse_note_event(event: str, payload: dict) -> NoteEvent | Ignored:
         return Ignored(event, f"a note on a {noteable or 'unknown object'}, not an issue", project_id=project_id)
     if attrs.get("system") is True:
         return Ignored(event, "a system note", project_id=project_id)
-    issue = _obj(payload.get("issue"), "issue")
+    issue = read_obj(payload.get("issue"), "issue")
     body = attrs.get("note")
     if not isinstance(body, str):
         raise BadDelivery("'object_attributes.note' must be a string")
@@ -287,11 +234,11 @@ def parse_note_event(event: str, payload: dict) -> NoteEvent | Ignored:
         event=event,
         actor=_actor(payload),
         issue=_issue_ref(issue, project_id, "issue"),
-        note_id=_int(attrs.get("id"), "object_attributes.id"),
+        note_id=read_int(attrs.get("id"), "object_attributes.id"),
         body=body.replace("\r\n", "\n"),
-        action=_str(attrs.get("action"), "object_attributes.action"),
+        action=read_str(attrs.get("action"), "object_attributes.action"),
         internal=internal,
-        created_at=_time(attrs.get("created_at"), "object_attributes.created_at"),
+        created_at=read_time(attrs.get("created_at"), "object_attributes.created_at"),
     )
 
 

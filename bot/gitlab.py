@@ -3,21 +3,21 @@
 Errors are translated into two kinds the delivery queue understands (bot/gitlab_errors.py):
 `RetryableGitLabError` (429, 5xx, connection problems, timeouts) and `GitLabRefused` (other 4xx).
 python-gitlab's own retrying is off, so the queue's backoff is the one place that waits, and a worker
-thread is never parked inside a sleep. Answers are read into records by bot/gitlab_shapes.py.
+thread is never parked inside a sleep (bot/gitlab_http.py). Answers are read into records by
+bot/gitlab_shapes.py; project administration (labels, hooks, uploads) is in bot/gitlab_admin.py.
 """
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Callable, Iterator, TypeVar
 
 import gitlab
-import requests
 
-from . import gitlab_health
-from .gitlab_errors import GitLabRefused, MalformedResponse, RetryableGitLabError, refusal_text
+from .gitlab_admin import ProjectAdmin
+from .gitlab_errors import GitLabRefused, MalformedResponse, RetryableGitLabError
+from .gitlab_http import NO_WAIT, Translate, local, observe
 from .gitlab_shapes import member_level, read_issue, read_note, read_resource_event, shared_level, shares_of
 from .neutralize import no_quick_actions, one_line
 from .pacing import DEFAULT_LIMITS, paced, window
@@ -40,85 +40,26 @@ def _safe_text(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _retry_after() -> float | None:
-    """Retry-After of the last 429 this thread saw (python-gitlab's exceptions do not carry headers)."""
-    value = getattr(_local, "retry_after", None)
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-class _Translate:
-    """Context manager turning python-gitlab / requests errors into ours."""
-
-    def __init__(self, timeout: float | None = None):
-        self.timeout = timeout
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc is None:
-            return False
-        if isinstance(exc, gitlab.GitlabHttpError) or isinstance(exc, gitlab.GitlabError):
-            code = getattr(exc, "response_code", None)
-            if code == 429 or (code is not None and code >= 500):
-                raise RetryableGitLabError(f"GitLab answered {code}: {exc.error_message}",
-                                           _retry_after() if code == 429 else None, answered=True,
-                                           rate_limited=code == 429) from exc
-            if code is None:
-                gitlab_health.observe_no_answer(exc.__class__.__name__)
-                raise RetryableGitLabError(f"GitLab call failed: {exc}") from exc
-            raise GitLabRefused(f"GitLab answered {code}: {refusal_text(exc)}", code) from exc
-        if isinstance(exc, (requests.Timeout, requests.ConnectionError)):
-            gitlab_health.observe_no_answer(exc.__class__.__name__)
-        if isinstance(exc, requests.Timeout):
-            # GitLab may still finish the call we gave up on (a note may yet appear): wait at least as long
-            # again before retrying, so the retry's marker check can see it.
-            raise RetryableGitLabError(f"GitLab did not answer in time: {exc.__class__.__name__}",
-                                       self.timeout) from exc
-        if isinstance(exc, requests.ConnectionError):
-            raise RetryableGitLabError(f"GitLab could not be reached: {exc.__class__.__name__}") from exc
-        return False
-
-
-_local = threading.local()
 T = TypeVar("T")
 # Reads a delivery makes at once (issue, note, access level) run here, each thread with its own client.
 _READERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="gitlab-read")
-# python-gitlab would sleep on a 429 by itself; the queue's backoff does the waiting instead.
-NO_WAIT = {"obey_rate_limit": False, "max_retries": 0}
 
 
-def _observe(response: requests.Response, *args, **kwargs) -> None:
-    gitlab_health.observe_answer(response.status_code)
-    if response.status_code == 429:
-        _local.retry_after = response.headers.get("Retry-After")
-    try:
-        from . import metrics
-
-        metrics.observe_api_call(response.request.method, response.status_code,
-                                 response.elapsed.total_seconds())
-    except Exception:  # metrics must never break a GitLab call
-        pass
-
-
-class GitLab:
+class GitLab(ProjectAdmin):
     """One instance per delivery (cheap): python-gitlab clients are kept per thread and URL."""
 
     def __init__(self, url: str, token: str | None, *, timeout: float = 10.0,
                  rate_limits: dict | None = None):
         key = (url, token, timeout)
-        clients = getattr(_local, "clients", None)
+        clients = getattr(local, "clients", None)
         if clients is None:
-            clients = _local.clients = {}
+            clients = local.clients = {}
         gl = clients.get(key)
         if gl is None:
             # keep_base_url: behind a proxy, GitLab's page links carry its external_url; stay where we were told.
             gl = gitlab.Gitlab(url, private_token=token, timeout=timeout, retry_transient_errors=False,
                                per_page=100, keep_base_url=True)
-            gl.session.hooks["response"].append(_observe)
+            gl.session.hooks["response"].append(observe)
             clients[key] = gl
         # No X-Gitlab-Event-UUID: a call carrying it continues the delivery's chain, and GitLab's recursion
         # detection then fires none of the project's hooks (a chat relay, an audit sink) for the bot's
@@ -129,8 +70,8 @@ class GitLab:
         limits = {**DEFAULT_LIMITS, **(rate_limits or {})}
         self._pace = {kind: window(url, token, kind, limits[kind], limits["per_seconds"]) for kind in ("notes", "issues")}
 
-    def _translate(self) -> _Translate:
-        return _Translate(self.timeout)
+    def _translate(self) -> Translate:
+        return Translate(self.timeout)
 
     def parallel(self, *calls: Callable[["GitLab"], T]) -> list[T]:
         """Run independent reads at the same time: one round trip instead of one per read.
@@ -306,16 +247,6 @@ class GitLab:
                                      **NO_WAIT)
         return read_issue(data, project_id)
 
-    def upload(self, project: str | int, filename: str, content: bytes) -> dict:
-        """GitLab's project uploads API (POST /projects/:id/uploads): {"url", "full_path", "markdown", ...};
-        `markdown` embeds the file in an issue of that project."""
-        with self._translate():
-            data = self.gl.http_post(f"/projects/{gitlab.utils.EncodedId(project)}/uploads",
-                                     files={"file": (filename, content)}, **NO_WAIT)
-        if not isinstance(data, dict) or not isinstance(data.get("markdown"), str):
-            raise MalformedResponse("GitLab answered an upload without its markdown")
-        return data
-
     def link_issues(self, project_id: int, iid: int, target_project_id: int, target_iid: int) -> None:
         with self._translate():
             try:
@@ -326,47 +257,3 @@ class GitLab:
                 if exc.response_code == 409:  # already linked: a repeated delivery
                     return
                 raise
-
-    # -- project administration: labels and hooks (`check`, `setup`, hook health) -----------------------
-    def project(self, project: str | int) -> dict:
-        """{"id", "path_with_namespace"} of a project given by id or path."""
-        with self._translate():
-            data = self.gl.http_get(f"/projects/{gitlab.utils.EncodedId(project)}", **NO_WAIT)
-        return {"id": data["id"], "path_with_namespace": data.get("path_with_namespace")}
-
-    def redirect_target(self) -> str | None:
-        """Where GitLab's API answers from when GITLAB_URL redirects (http -> https, an old host), else None:
-        python-gitlab would drop the token on a redirected write."""
-        with self._translate():
-            resp = self.gl.session.get(f"{self.gl.api_url}/version", headers=self.gl.headers,
-                                       allow_redirects=False, timeout=self.timeout)
-        return resp.headers.get("Location", "?") if 300 <= resp.status_code < 400 else None
-
-    def label_names(self, project_id: int | str) -> list[str]:
-        with self._translate():
-            data = self.gl.http_list(f"/projects/{gitlab.utils.EncodedId(project_id)}/labels", query_data={"per_page": 100},
-                                     get_all=True, **NO_WAIT)
-        return [label["name"] for label in data]
-
-    def create_label(self, project_id: int | str, name: str, color: str, description: str) -> None:
-        with self._translate():
-            self.gl.http_post(f"/projects/{gitlab.utils.EncodedId(project_id)}/labels",
-                              post_data={"name": name, "color": color, "description": description}, **NO_WAIT)
-
-    def project_hooks(self, project_id: int | str) -> list[dict]:
-        """The project's hooks as GitLab shows them (needs Maintainer: GitLabRefused 403 below)."""
-        with self._translate():
-            return list(self.gl.http_list(f"/projects/{gitlab.utils.EncodedId(project_id)}/hooks", query_data={"per_page": 100},
-                                          get_all=True, **NO_WAIT))
-
-    def save_hook(self, project_id: int | str, hook_id: int | None, settings: dict) -> dict:
-        """Create the hook (hook_id None) or edit it."""
-        with self._translate():
-            if hook_id is None:
-                return self.gl.http_post(f"/projects/{gitlab.utils.EncodedId(project_id)}/hooks", post_data=settings, **NO_WAIT)
-            return self.gl.http_put(f"/projects/{gitlab.utils.EncodedId(project_id)}/hooks/{hook_id}", post_data=settings, **NO_WAIT)
-
-    def test_hook(self, project_id: int | str, hook_id: int, trigger: str) -> None:
-        """Send GitLab's test event: a 2xx answer from the bot re-enables a disabled hook."""
-        with self._translate():
-            self.gl.http_post(f"/projects/{gitlab.utils.EncodedId(project_id)}/hooks/{hook_id}/test/{trigger}", **NO_WAIT)

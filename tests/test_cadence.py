@@ -12,13 +12,11 @@ from bot.cadence import (
     Reminder,
     Skip,
     check_incident,
-    current_region,
     mark_sent,
-    next_region,
     next_update_due,
-    shift_end,
 )
 from bot.config import load_config
+from bot.shifts import current_region, next_region, shift_end
 from bot.state import IncidentState, Role
 
 UTC = timezone.utc

@@ -9,12 +9,13 @@ from pathlib import Path
 BOT = Path(__file__).parent.parent / "bot"
 
 # Modules that talk to GitLab, the queue's stores, the network or the process; and third-party ones.
-IO = {"bot.gitlab", "bot.executor", "bot.followups", "bot.session", "bot.process", "bot.access",
-      "bot.permissions", "bot.delivery", "bot.app", "bot.compose", "bot.cli", "bot.cadence_run",
-      "bot.statekey", "bot.queue", "gitlab", "requests", "flask", "waitress", "redis", "sqlite3"}
+IO = {"bot.gitlab", "bot.gitlab_http", "bot.gitlab_admin", "bot.executor", "bot.followups", "bot.session",
+      "bot.process", "bot.access", "bot.permissions", "bot.delivery", "bot.app", "bot.compose", "bot.cli",
+      "bot.cadence_run", "bot.statekey", "bot.queue", "gitlab", "requests", "flask", "waitress", "redis", "sqlite3"}
 PURE = {"bot.timeutil", "bot.state", "bot.events", "bot.commands", "bot.fields", "bot.neutralize",
         "bot.routing", "bot.markers", "bot.records", "bot.issue_claims", "bot.rebuild", "bot.cadence",
-        "bot.postmortem", "bot.payload", "bot.gitlab_errors", "bot.gitlab_shapes"} | {f"bot.handlers.{p.stem}" for p in (BOT / "handlers").glob("*.py")}
+        "bot.postmortem", "bot.payload", "bot.payload_readers", "bot.shifts", "bot.gitlab_errors",
+        "bot.gitlab_shapes"} | {f"bot.handlers.{p.stem}" for p in (BOT / "handlers").glob("*.py")}
 
 
 def module_name(path: Path) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..batch import guidance
-from ..cadence import current_region
 from ..exercise import is_drill
 from ..fields import validate_fields
 from ..routing import CommandRefused, CommandRegistry, Context, Effects, Reply, Router
+from ..shifts import current_region
 from ..state import IncidentState
 from ..timeutil import format_duration, human, iso, parse_past
 from .common import (

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..cadence import next_region, on_shift_soon
 from ..config import Config
 from ..routing import CommandRefused, CommandRegistry, Context, Effects
+from ..shifts import next_region, on_shift_soon
 from ..timeutil import format_clock, iso
 from .common import (
     int_field,

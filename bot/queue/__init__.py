@@ -4,13 +4,15 @@ worker threads that lease a lane's head, process it, and record the outcome.
 Modules: ``store`` (the protocol), ``sqlite`` and ``redis`` (its two implementations), ``workers``
 (DeliveryQueue: submit, worker threads), ``operators`` (list, replay, purge), ``retry`` (the backoff
 maths), ``leases`` (the lease keeper), ``outcome`` (record an outcome), ``keys`` (the dedupe key),
-``errors`` (what a processor raises); ``open_store`` below picks the store.
+``errors`` (what a processor raises), ``settings`` (the
+queue's settings and defaults); ``open_store`` below picks the store.
 """
 
 from .errors import PermanentError, QueueUnavailable, RetryableError
 from .keys import dedupe_key
+from .settings import SETTINGS
 from .store import FINAL, PENDING, STATUSES, Store
-from .workers import SETTINGS, DeliveryQueue
+from .workers import DeliveryQueue
 
 __all__ = [
     "DeliveryQueue", "FINAL", "PENDING", "PermanentError", "QueueUnavailable", "RetryableError", "SETTINGS",

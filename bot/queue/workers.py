@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from typing import Callable
 
 from bot import metrics
 from bot.logs import log_context
@@ -27,23 +27,10 @@ from .keys import dedupe_key
 from .leases import LeaseKeeper
 from .operators import Operators, _iso
 from .outcome import record
+from .settings import SETTINGS
 from .store import REPLAYED, Store
 
 LOG = logging.getLogger("incident_bot.queue")
-
-SETTINGS: dict[str, Any] = {
-    "workers": 4,
-    "dedupe_hours": 24,
-    "max_retries": 5,
-    "retry_base_seconds": 2.0,
-    "retry_max_seconds": 300.0,
-    "retry_after_max_seconds": 300.0,
-    "lease_seconds": 60.0,
-    "poll_seconds": 1.0,
-    "done_retention_hours": None,
-    "rate_limit_retry_minutes": 30.0,
-    "outage_retry_minutes": 20.0,
-}
 
 
 class DeliveryQueue(Operators):

@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from ..cadence import _in_shift
 from ..config import Config
 from ..exercise import csat_average
+from ..shifts import in_shift
 from ..state import IncidentState
 from ..timeutil import parse_time
 
@@ -155,7 +155,7 @@ def _handoffs(cfg: Config, state: IncidentState) -> tuple[int, int, list[datetim
             continue
         times.append(at)
         shift = cfg.regions.get(h.get("from") or "")
-        if shift and _in_shift(shift[0], shift[1], at.hour * 60 + at.minute):
+        if shift and in_shift(shift[0], shift[1], at.hour * 60 + at.minute):
             before += 1
     return len(state.handoffs), before, times
 
