@@ -18,7 +18,11 @@ _SCORE = re.compile(r"^\s*(\d{1,3}(?:\.\d+)?)\s*(%|/\s*5)?\s*$")
 
 
 def is_drill(state: IncidentState | None, labels) -> bool:
-    return bool(state and state.drill) or DRILL_LABEL in (labels or ())
+    """The state decides once there is one: the label counts only when a Developer declares, since
+    anyone who may label (a Reporter) could otherwise silence a live incident's pages."""
+    if state is not None:
+        return bool(state.drill)
+    return DRILL_LABEL in (labels or ())
 
 
 def mark_drill(body: str) -> str:
