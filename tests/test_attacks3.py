@@ -24,3 +24,30 @@ def test_a_reporter_label_does_not_make_a_live_incident_a_drill(world):
         else world.last_reply(iid)
     assert "DRILL" not in reply, "a Reporter's label silenced a live SEV1 as a drill"
     assert world.state(iid).drill is False
+
+
+# -- 2. An incident's title reaches the report issue as the bot's own Markdown -------------------------
+# The bot's notes pass the title through `neutralize` (render.incident_context), but the report's Markdown
+# took `r.title` as it is, and `--post-issue` writes it into an issue as the bot: anyone who may edit an
+# incident's title (a Reporter) makes the bot notify every member with "@all", or opens an HTML comment
+# that hides the rest of the report (every figure after it) from its readers.
+def test_an_incident_title_cannot_notify_all_or_hide_the_report(world, monkeypatch):
+    from datetime import datetime, timezone
+
+    from bot.cli import main
+    from bot.statekey import ensure_state_key
+
+    iid = world.declare(sev="sev2")
+    world.edit_issue(iid, who="rita", title="Checkout down @all <!-- the rest is hidden")
+    world.comment(iid, "/incident resolve\nsummary: rolled back\n")
+    today = datetime.now(timezone.utc).date().isoformat()
+    monkeypatch.setenv("GITLAB_URL", world.cfg.gitlab_url)
+    monkeypatch.setenv("GITLAB_TOKEN", world.cfg.gitlab_token)
+    monkeypatch.setenv("INCIDENT_BOT_STATE_KEY", ensure_state_key(world.cfg))
+    assert main(["report", "--project", world.project["path_with_namespace"], "--since", today, "--until", today,
+                 "--post-issue", "--out", "/dev/null"]) == 0
+    report = next(i for i in world.sb.issues(world.pid) if "incident-report" in i["labels"])
+    desc = report["description"]
+    assert "Checkout down" in desc
+    assert "@all" not in desc, "the report issue notifies every member as the bot"
+    assert desc.count("<!--") == 1, "person text opened an HTML comment in the report"
