@@ -34,6 +34,13 @@ def mark_drill(body: str) -> str:
     return "## DRILL\n\n" + body
 
 
+def says_drill(body: str) -> bool:
+    """Whether a note the bot wrote was a drill's: its first heading is one `mark_drill` made (person
+    text comes after the heading, so it cannot make the first one)."""
+    first = next((line for line in (body or "").split("\n") if line.startswith("#")), "")
+    return bool(re.match(r"#{1,6} DRILL\b", first))
+
+
 def csat_percent(text: str) -> tuple[float, str] | None:
     """(percentage, as given) for '4', '4/5', '92%' or '92'; None when it is not a score. A bare number
     from 1 to 5 is the 1-5 scale; a bare number above 5 up to 100 is a percentage."""

@@ -51,3 +51,17 @@ def test_an_incident_title_cannot_notify_all_or_hide_the_report(world, monkeypat
     assert "Checkout down" in desc
     assert "@all" not in desc, "the report issue notifies every member as the bot"
     assert desc.count("<!--") == 1, "person text opened an HTML comment in the report"
+
+
+# -- 3. A drill whose block is lost becomes a live incident ---------------------------------------------
+# With the state the one source of "drill" (1.), a rebuilt state must read it from what only the bot wrote:
+# the DRILL heading of its Initial Status Update. It did not, so anyone who damages the block of a drill
+# (a Reporter may edit the description) turns the exercise into a live incident: reminders page the author
+# and everyone else, and the report counts it among the real incidents.
+def test_a_drill_rebuilt_from_the_bot_notes_stays_a_drill(world):
+    iid = world.declare(sev="sev2", fields="drill: true\n")
+    assert world.state(iid).drill is True
+    world.edit_issue(iid, who="rita", description="Game day: nothing is down.")
+    world.comment(iid, "/incident update\nsummary: exercise going on\n")
+    assert world.state(iid).drill is True, "a lost block turned the drill into a live incident"
+    assert "DRILL" in world.last_reply(iid)
