@@ -6,7 +6,8 @@ Each test asserts the secure outcome and failed on the code it was written again
 
 from __future__ import annotations
 
-from bot.markers import parse_note_marker as parse_marker
+import pytest
+from test_sync import sync  # noqa: F401  (the fixture)
 
 
 # -- 1. A Reporter turns a real incident into a drill with a label -------------------------------------
@@ -65,3 +66,28 @@ def test_a_drill_rebuilt_from_the_bot_notes_stays_a_drill(world):
     world.comment(iid, "/incident update\nsummary: exercise going on\n")
     assert world.state(iid).drill is True, "a lost block turned the drill into a live incident"
     assert "DRILL" in world.last_reply(iid)
+
+
+# -- 4. A command the bot said it gave up on runs at the next sync, after the person repeated it ---------
+# A delivery given up on (GitLab down past `outage_retry_minutes`) gets a note: "was not carried out ... The
+# bot will not try it again by itself ... or you can repeat it". The person repeats it. But sync rebuilds the
+# events from GitLab and takes a note as answered only when a bot marker names it (`note-<id>-...`); the
+# notice's key (`failed-<delivery>.notice-...`) names no note, so the next pass (its mark is from before the
+# outage) queues the dead command again: the update is posted twice, as the bot had said it would not be.
+@pytest.mark.deliveries_may_fail("the command is given up on by design; the test checks what sync does after")
+def test_sync_does_not_run_a_command_the_bot_said_it_gave_up_on(world, sync):
+    from test_outage import gitlab_down, not_carried_out, post, row, wait_for
+
+    world.bot.queue.settings.update(outage_retry_minutes=0.01)  # gives up after 0.6 s
+    iid = world.declare(sev="sev2")
+    gitlab_down(world)
+    post(world, "alice", iid, "/incident update\nsummary: step 1\n")
+    wait_for(lambda: (r := row(world)) and r["status"] == "dead", what="the delivery to die")
+    world.sb.clear_faults()
+    world.settle()
+    assert len(not_carried_out(world, iid)) == 1
+    world.comment(iid, "/incident update\nsummary: step 1 again\n")  # repeated, as the notice says
+    assert world.kinds(iid).count("update") == 1
+    code, _ = sync()
+    assert code == 0
+    assert world.kinds(iid).count("update") == 1, "sync ran the command the bot said it would not try again"
