@@ -75,7 +75,7 @@ def test_a_drill_rebuilt_from_the_bot_notes_stays_a_drill(world):
 # notice's key (`failed-<delivery>.notice-...`) names no note, so the next pass (its mark is from before the
 # outage) queues the dead command again: the update is posted twice, as the bot had said it would not be.
 @pytest.mark.deliveries_may_fail("the command is given up on by design; the test checks what sync does after")
-def test_sync_does_not_run_a_command_the_bot_said_it_gave_up_on(world, sync):
+def test_sync_does_not_run_a_command_the_bot_said_it_gave_up_on(world, sync):  # noqa: F811 (the fixture)
     from test_outage import gitlab_down, not_carried_out, post, row, wait_for
 
     world.bot.queue.settings.update(outage_retry_minutes=0.01)  # gives up after 0.6 s
