@@ -18,7 +18,11 @@ _SCORE = re.compile(r"^\s*(\d{1,3}(?:\.\d+)?)\s*(%|/\s*5)?\s*$")
 
 
 def is_drill(state: IncidentState | None, labels) -> bool:
-    return bool(state and state.drill) or DRILL_LABEL in (labels or ())
+    """The state decides once there is one: the label counts only when a Developer declares, since
+    anyone who may label (a Reporter) could otherwise silence a live incident's pages."""
+    if state is not None:
+        return bool(state.drill)
+    return DRILL_LABEL in (labels or ())
 
 
 def mark_drill(body: str) -> str:
@@ -28,6 +32,13 @@ def mark_drill(body: str) -> str:
     if body.lstrip().startswith(("## DRILL", "# DRILL")):
         return body
     return "## DRILL\n\n" + body
+
+
+def says_drill(body: str) -> bool:
+    """Whether a note the bot wrote was a drill's: its first heading is one `mark_drill` made (person
+    text comes after the heading, so it cannot make the first one)."""
+    first = next((line for line in (body or "").split("\n") if line.startswith("#")), "")
+    return bool(re.match(r"#{1,6} DRILL\b", first))
 
 
 def csat_percent(text: str) -> tuple[float, str] | None:

@@ -79,5 +79,8 @@ def post_notice(services: Services, notice: dict) -> str:
                                     delivery_id=notice["of"])
     writer = IssueWriter(gl, services.cfg, services.renderer.render, issue, bot.get("username"),
                          services.clock(), since=getattr(event, "created_at", None) or getattr(event, "updated_at", None))
-    posted = writer.post(Reply("not-carried-out", body), f"failed-{notice['id']}", internal=internal)
+    # A command's notice names its note (`note-<id>-`), as the bot's replies do: a sync pass then takes the
+    # note as answered and does not run what the notice says the bot will not try again.
+    key = (f"note-{event.note_id}-" if isinstance(event, NoteEvent) else "") + f"failed-{notice['id']}"
+    posted = writer.post(Reply("not-carried-out", body), key, internal=internal)
     return "posted: not carried out" if posted else "already posted: not carried out"

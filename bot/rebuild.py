@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from .config import Config
+from .exercise import says_drill
 from .markers import parse_note_marker as parse_marker
 from .records import Issue, Note
 from .state import ROLES, IncidentState, Role, valid_username
@@ -67,6 +68,7 @@ def rebuild_state(issue: Issue, notes: list[Note], cfg: Config, bot_username: st
             state.mark_handled(key.split(".", 1)[0] if key.rsplit(".", 1)[-1].isdigit() else key)
         if kind == "initial":
             state.initial_update_at = state.initial_update_at or at
+            state.drill = state.drill or says_drill(note.body)  # the state is drill's one source
             state.last_update_at = at
         elif kind == "update":
             n = mark.get("n", "")

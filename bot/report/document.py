@@ -7,6 +7,7 @@ from datetime import datetime
 
 from jinja2 import Environment, StrictUndefined, select_autoescape
 
+from ..neutralize import neutralize
 from ..render import _bundled_loader
 from .charts import Chart
 from .figures import IncidentRow
@@ -33,7 +34,8 @@ def _fmt_time(value) -> str:
 def _env(html: bool) -> Environment:
     env = Environment(loader=_bundled_loader(), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       autoescape=select_autoescape(["html.j2"]) if html else False, keep_trailing_newline=True)
-    env.filters.update(minutes=_fmt_min, pct=_fmt_pct, when=_fmt_time)
+    # `person`: text people wrote (titles) as the bot may post it: --post-issue writes the Markdown as the bot.
+    env.filters.update(minutes=_fmt_min, pct=_fmt_pct, when=_fmt_time, person=neutralize)
     return env
 
 

@@ -206,7 +206,7 @@ def incident_row(cfg: Config, state: IncidentState, *, iid: int, title: str, url
     ttfc = minutes(state.detected_at, state.initial_update_at)
     return IncidentRow(
         iid=iid, title=title, url=url, severity=sev, status=state.status,
-        regions=sorted(set(regions)), drill=state.drill or "drill" in labels,
+        regions=sorted(set(regions)), drill=state.drill,
         partial=partial is not None, partial_reason=partial, reopened=bool(_moments(state, "reopened")),
         detected=state.detected_at, first_communication=state.initial_update_at,
         mitigated=state.mitigated_at, resolved=state.resolved_at,

@@ -15,6 +15,16 @@ def to_json(meta: dict, rows: list[IncidentRow], summary: Summary, skipped: list
                        "skipped": skipped}, indent=2, default=str)
 
 
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection): a title is person text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value):
+    if isinstance(value, list):
+        value = ";".join(map(str, value))
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def to_csv(rows: list[IncidentRow], summary: Summary) -> str:
     """One row per incident, then a blank line and the summary as `measure,value` rows."""
     buf = io.StringIO()
@@ -24,7 +34,7 @@ def to_csv(rows: list[IncidentRow], summary: Summary) -> str:
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for item in data:
-        writer.writerow({k: ";".join(map(str, v)) if isinstance(v, list) else v for k, v in item.items()})
+        writer.writerow({k: _cell(v) for k, v in item.items()})
     buf.write("\n")
     plain = csv.writer(buf, lineterminator="\n")
     plain.writerow(["measure", "value"])
