@@ -47,6 +47,7 @@ class DeliveryQueue(Operators):
         self._generation = 0  # bumped by every local submit/replay: a worker about to sleep looks again
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._lifecycle = threading.Lock()  # a stop() from another thread never meets half-started workers
         self._last_purge = 0.0
         metrics.set_queue_depth_source(self.depth)
 
@@ -117,16 +118,18 @@ class DeliveryQueue(Operators):
     # -- workers
     def start_workers(self, n: int | None = None) -> None:
         """Worker threads in this process (and the lease keeper). Returns at once."""
-        if self._threads:
-            return
-        self._stop.clear()
-        count = int(n if n is not None else self.settings.get("workers") or 4)
-        self._threads = [threading.Thread(target=self._work, name=f"incident-bot-worker-{i}", daemon=True)
-                         for i in range(count)]
-        self._threads.append(threading.Thread(target=self._leases.run, args=(
-            self._stop, self.store.extend, self._f("lease_seconds")), name="incident-bot-leases", daemon=True))
-        for t in self._threads:
-            t.start()
+        with self._lifecycle:
+            if self._threads:
+                return
+            self._stop.clear()
+            count = int(n if n is not None else self.settings.get("workers") or 4)
+            threads = [threading.Thread(target=self._work, name=f"incident-bot-worker-{i}", daemon=True)
+                       for i in range(count)]
+            threads.append(threading.Thread(target=self._leases.run, args=(
+                self._stop, self.store.extend, self._f("lease_seconds")), name="incident-bot-leases", daemon=True))
+            for t in threads:
+                t.start()
+            self._threads = threads
         LOG.info("queue workers started", extra={"workers": count, "backend": self.backend})
 
     def run_worker(self, n: int | None = None) -> None:
@@ -144,18 +147,19 @@ class DeliveryQueue(Operators):
         """Stop the workers after their current delivery; what is still running after ``timeout`` seconds
         is handed back to the queue (another worker runs it again; the note markers keep it from
         posting twice) rather than waiting for its lease to run out."""
-        self._stop.set()
+        with self._lifecycle:
+            self._stop.set()
+            threads, self._threads = self._threads, []
         with self._signal:
             self._signal.notify_all()
-        if not self._threads:
+        if not threads:
             return
         running = len(self._leases.held())
         LOG.info("queue workers stopping", extra={"in_flight": running})
         deadline = time.monotonic() + timeout
-        for t in self._threads:
+        for t in threads:
             if t is not threading.current_thread():
                 t.join(max(0.0, deadline - time.monotonic()))
-        self._threads = []
         handed_back = self._leases.hand_back(self.store.finish)
         LOG.info("queue workers stopped", extra={"finished": running - handed_back, "handed_back": handed_back})
 
