@@ -88,6 +88,9 @@ def test_detected_on_declare_and_corrected_later(timed):
     timed.comment(iid, "/incident detected 2026-11-28T09:00Z")
     assert "is not a time that has passed" in timed.last_reply(iid)
     assert timed.state(iid).detected_at == t(9, 30)
+    timed.comment(iid, "/incident detected 2025-11-27T09:30Z")  # a year typed wrong skews every measure
+    assert "more than 30 days before this comment" in timed.last_reply(iid)
+    assert timed.state(iid).detected_at == t(9, 30)
     # A block lost to an edit is rebuilt from the bot's notes: the corrected time comes back with it.
     timed.edit_issue(iid, description="Pasted over.")
     timed.comment(iid, "/incident status")

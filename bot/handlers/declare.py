@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..batch import guidance
 from ..exercise import is_drill
@@ -67,12 +67,19 @@ PAST_FORMS = ["a duration before the comment like 45m ago", "a UTC clock time li
               "an ISO time like 2026-11-27T15:00Z"]
 
 
+# An incident detected further back than this is a typo (a wrong year), and would skew every measure.
+MAX_PAST = timedelta(days=30)
+
+
 def past_time(ctx: Context, text: str, name: str) -> datetime:
     """A time given for something that already happened, read relative to the comment's own time."""
     ref = ctx.event_at or ctx.now
     at = parse_past(text, ref)
     if at is None or at > ctx.now:
         raise CommandRefused(f"{name}: '{text}' is not a time that has passed", PAST_FORMS)
+    if at < ref - MAX_PAST:
+        raise CommandRefused(f"{name}: {human(at)} is more than 30 days before this comment; check the date",
+                             PAST_FORMS)
     return at
 
 
