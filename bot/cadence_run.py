@@ -43,12 +43,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
 from datetime import datetime, timedelta
 
 from .cadence_check import GitLabError, Unreachable, check_followup, check_issue, is_fatal, retrying
 from .cadence_report import Report, Row, render_text
-from .config import Config, ConfigError, load_config
+from .cli_common import fail, load_or_fail
+from .config import Config
 from .gitlab import GitLab, Issue
 from .postmortem import followup_overdue
 from .preflight import start_problem
@@ -136,15 +136,13 @@ def run_checks(gl: GitLab, cfg: Config, renderer: Renderer, projects: list[str],
 
 # -- the command ------------------------------------------------------------------------------------
 def _fail(message: str, code: int) -> int:
-    print(f"incident-bot cadence: {message}", file=sys.stderr)
-    return code
+    return fail("cadence", message, code)
 
 
 def run_cadence(args) -> int:
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        return _fail(f"invalid configuration: {exc}", 2)
+    cfg = load_or_fail("cadence", args.config)
+    if isinstance(cfg, int):
+        return cfg
     try:
         now = parse_time(args.now) if args.now else utcnow()
     except ValueError:

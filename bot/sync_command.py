@@ -6,10 +6,8 @@ or configuration."""
 
 from __future__ import annotations
 
-import sys
-
+from .cli_common import fail, load_or_fail
 from .compose import build_queue
-from .config import ConfigError, load_config
 from .gitlab import GitLabRefused, RetryableGitLabError
 from .session import Services
 from .sync_run import run_pass, wait_finished
@@ -17,15 +15,13 @@ from .timeutil import UTC, iso, parse_time
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"incident-bot sync: {message}", file=sys.stderr)
-    return code
+    return fail("sync", message, code)
 
 
 def run_sync(args) -> int:
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        return _fail(f"invalid configuration: {exc}", 2)
+    cfg = load_or_fail("sync", args.config)
+    if isinstance(cfg, int):
+        return cfg
     since = None
     if args.since:
         try:

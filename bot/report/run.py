@@ -10,7 +10,7 @@ import os
 import sys
 from datetime import datetime, timedelta, timezone
 
-from ..config import ConfigError, load_config
+from ..cli_common import fail, load_or_fail
 from ..gitlab import GitLab
 from ..gitlab_errors import GitLabRefused, MalformedResponse, RetryableGitLabError
 from ..timeutil import parse_day, parse_time, utcnow
@@ -25,8 +25,7 @@ DEFAULT_DAYS = 30
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"incident-bot report: {message}", file=sys.stderr)
-    return code
+    return fail("report", message, code)
 
 
 def _when(text: str, name: str) -> datetime:
@@ -91,10 +90,9 @@ def write_report(report: dict, fmt: str, out: str, charts: list[Chart]) -> None:
 
 
 def run_report(args) -> int:
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        return _fail(f"invalid configuration: {exc}", 2)
+    cfg = load_or_fail("report", args.config)
+    if isinstance(cfg, int):
+        return cfg
     try:
         now = _when(args.now, "--now") if args.now else utcnow()
         since, until = period(args.since, args.until, now)
