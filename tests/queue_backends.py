@@ -58,9 +58,11 @@ class Backend:
                 client.delete(key)
 
 
-def wait_for(condition, timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll `condition` until it holds; fail the test after `timeout` seconds (never a fixed sleep)."""
+def wait_for(condition, timeout: float = 20.0, what: str = "condition"):
+    """Poll `condition` until it holds and return what it gave; fail the test after `timeout` seconds
+    (never a fixed sleep)."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not (found := condition()):
         assert time.monotonic() < deadline, f"{what} not met in {timeout}s"
         time.sleep(0.01)
+    return found

@@ -8,20 +8,11 @@ block.
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from queue_backends import wait_for
 from world import World
 
 SLOW = 1.0  # seconds the bot's slow call waits; the person's edit starts once it has begun
-
-
-def wait_for(condition, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def comment_without_waiting(w: World, iid: int, body: str, who: str = "alice") -> None:

@@ -4,10 +4,9 @@ note saying it was not carried out, once GitLab answers again. Through the sandb
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
+from queue_backends import wait_for
 
 from bot import gitlab_health
 from bot.markers import parse_note_marker as parse_marker
@@ -20,14 +19,6 @@ def _fresh_health():
     gitlab_health.reset()
     yield
     gitlab_health.reset()
-
-
-def wait_for(condition, timeout: float = 20.0, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while not (found := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return found
 
 
 def post(w, who: str, iid: int, body: str):

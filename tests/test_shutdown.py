@@ -5,18 +5,11 @@ from __future__ import annotations
 
 import signal
 import socket
-import time
 
 from botprocess import SECRET, bot_sandbox, start_bot
+from queue_backends import wait_for
 
 from sandbox import DEVELOPER
-
-
-def wait_for(condition, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def bot_notes(sb, iid: int) -> list[str]:
@@ -46,10 +39,8 @@ def declare(sb, alice_token: str) -> int:
     return issue.iid
 
 
-def test_serve_finishes_the_delivery_in_flight_on_sigterm(tmp_path):
-    sb = bot_sandbox()
-    alice = sb.add_user("alice")
-    sb.add_member(sb.pid, alice["id"], DEVELOPER)
+def serve(sb, tmp_path, env: dict | None = None):
+    """`incident-bot serve` on a free port, text logs: (process, port, log path) once it listens."""
     free = socket.socket()
     free.bind(("127.0.0.1", 0))
     port = free.getsockname()[1]
@@ -57,9 +48,21 @@ def test_serve_finishes_the_delivery_in_flight_on_sigterm(tmp_path):
     log_path = tmp_path / "serve.log"
     with open(log_path, "w") as log_file:
         proc = start_bot(["serve", "--port", str(port), "--log-format", "text"], tmp_path,
-                         {"GITLAB_URL": sb.url, "GITLAB_TOKEN": sb.bot_token}, log_file=log_file)
+                         {"GITLAB_URL": sb.url, "GITLAB_TOKEN": sb.bot_token, **(env or {})}, log_file=log_file)
     try:
-        wait_for(lambda: "serving on" in log_path.read_text(), what="serve to listen")
+        wait_for(lambda: "serving on" in log_path.read_text(), what="serve to listen", timeout=30)
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, port, log_path
+
+
+def test_serve_finishes_the_delivery_in_flight_on_sigterm(tmp_path):
+    sb = bot_sandbox()
+    alice = sb.add_user("alice")
+    sb.add_member(sb.pid, alice["id"], DEVELOPER)
+    proc, port, log_path = serve(sb, tmp_path)
+    try:
         sb.add_hook(sb.pid, f"http://127.0.0.1:{port}/webhook", token=SECRET)
         iid = declare(sb, alice["token"])
         stop_in_flight(sb, proc, log_path, iid)
@@ -76,7 +79,7 @@ def test_worker_finishes_the_delivery_in_flight_on_sigterm(world, tmp_path):
                          {"GITLAB_URL": world.sb.url, "GITLAB_TOKEN": world.bot_user["token"]},
                          sqlite_path=world.cfg.queue["sqlite_path"], log_file=log_file)
     try:
-        wait_for(lambda: "queue workers started" in log_path.read_text(), what="the worker to start")
+        wait_for(lambda: "queue workers started" in log_path.read_text(), what="the worker to start", timeout=30)
         world.sb.bot_token, world.sb.pid = world.bot_user["token"], world.pid
         iid = declare(world.sb, world.users["alice"]["token"])
         stop_in_flight(world.sb, proc, log_path, iid)
@@ -109,17 +112,8 @@ def test_serve_with_redis_down_at_start_answers_503_and_says_why(tmp_path):
     import requests
 
     sb = bot_sandbox()
-    free = socket.socket()
-    free.bind(("127.0.0.1", 0))
-    port = free.getsockname()[1]
-    free.close()
-    log_path = tmp_path / "serve.log"
-    with open(log_path, "w") as log_file:
-        proc = start_bot(["serve", "--port", str(port), "--log-format", "text"], tmp_path,
-                         {"GITLAB_URL": sb.url, "GITLAB_TOKEN": sb.bot_token,
-                          "INCIDENT_BOT_QUEUE": "redis://127.0.0.1:1/0"}, log_file=log_file)
+    proc, port, log_path = serve(sb, tmp_path, {"INCIDENT_BOT_QUEUE": "redis://127.0.0.1:1/0"})
     try:
-        wait_for(lambda: "serving on" in log_path.read_text(), what="serve to listen")
         health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
         assert health.status_code == 503 and health.json()["status"] == "unavailable"
         assert "the redis queue store cannot be reached" in health.json()["checks"]["queue"]
